@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's FFI layer: bindings generated at build time from
+//! `rust/bindings_helper.h` with the target kernel's flags, and the check
+//! that the Rust view of every kernel struct we touch matches the C view.
+
+#[allow(
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
+    clippy::cast_lossless,
+    clippy::as_underscore,
+    dead_code,
+    missing_docs,
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    improper_ctypes,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn
+)]
+mod generated {
+    // Mapped by hand, as the kernel's own bindings do.
+    type __kernel_size_t = usize;
+    type __kernel_ssize_t = isize;
+    type __kernel_ptrdiff_t = isize;
+    include!("bindings_generated.rs");
+}
+
+pub(crate) use generated::*;
+
+use core::ffi::CStr;
+use core::mem::{offset_of, size_of};
+
+macro_rules! layout {
+    ($($t:ident { $($f:ident),* $(,)? })*) => {
+        &[$(
+            (concat!(stringify!($t)), size_of::<$t>()),
+            $((concat!(stringify!($t), ".", stringify!($f)), offset_of!($t, $f)),)*
+        )*]
+    };
+}
+
+/// Sizes and field offsets as the Rust bindings see them. Every entry must
+/// match `xpn_c_layout` in `helpers.c`, which gcc computed.
+const LAYOUT: &[(&str, usize)] = layout! {
+    xenbus_device_id { devicetype }
+    xenbus_driver { name, ids, probe, otherend_changed, remove, driver }
+    xenbus_device { devicetype, nodename, otherend, otherend_id, dev, state }
+};
+
+/// A mismatch between the Rust and C views of a kernel struct.
+pub(crate) struct LayoutMismatch {
+    /// `struct` or `struct.field`.
+    pub(crate) name: &'static str,
+    /// What Rust sees.
+    pub(crate) rust: usize,
+    /// What C sees, or `None` when the C table lacks the entry.
+    pub(crate) c: Option<usize>,
+}
+
+/// Compares [`LAYOUT`] with the C compiler's table.
+pub(crate) fn check_layout() -> Result<(), LayoutMismatch> {
+    // SAFETY: `xpn_c_layout` is a constant array of `xpn_c_layout_len`
+    // entries defined in helpers.c and never written.
+    let c = unsafe {
+        core::slice::from_raw_parts(xpn_c_layout.as_ptr(), xpn_c_layout_len as usize)
+    };
+    for &(name, rust) in LAYOUT {
+        let found = c.iter().find(|e| {
+            // SAFETY: every `name` in the C table is a string literal.
+            !e.name.is_null() && unsafe { CStr::from_ptr(e.name.cast()) }.to_bytes() == name.as_bytes()
+        });
+        let c_value = found.map(|e| e.value as usize);
+        if c_value != Some(rust) {
+            return Err(LayoutMismatch { name, rust, c: c_value });
+        }
+    }
+    if c.len() != LAYOUT.len() {
+        return Err(LayoutMismatch { name: "xpn_c_layout entries", rust: LAYOUT.len(), c: Some(c.len()) });
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xen_pv_net: a Xen paravirtual network frontend for HVM and PVH guests.
+//!
+//! The device logic (rings, ids, validation, negotiation decisions) lives in
+//! kernel-independent modules that the host test crate also compiles; the
+//! modules named `sys` and `frontend` are the thin kernel glue.
+
+use kernel::prelude::*;
+
+mod detect;
+mod frontend;
+mod sys;
+
+module! {
+    type: XenPvNet,
+    name: "xen_pv_net",
+    authors: ["The xen_pv_net developers"],
+    description: "Xen paravirtual network frontend in Rust",
+    license: "GPL",
+    params: {
+        max_queues: u32 {
+            default: 0,
+            description: "Maximum number of queues per device (0: online CPUs, at most 8)",
+        },
+    },
+}
+
+struct XenPvNet {
+    _driver: frontend::Registration,
+}
+
+impl kernel::Module for XenPvNet {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        if let Err(m) = sys::check_layout() {
+            match m.c {
+                Some(c) => pr_err!(
+                    "refusing to load: layout of {} differs between Rust ({}) and C ({})\n",
+                    m.name,
+                    m.rust,
+                    c
+                ),
+                None => pr_err!("refusing to load: C layout table lacks {}\n", m.name),
+            }
+            return Err(EINVAL);
+        }
+        let base = detect::xen_cpuid_base(cpuid);
+        // SAFETY: `xpn_xen_domain_type` only reads a kernel variable.
+        let domain = detect::DomainType::from_raw(unsafe { sys::xpn_xen_domain_type() });
+        if let Err(why) = detect::decide(base, domain) {
+            pr_err!("{}\n", why.message());
+            return Err(ENODEV);
+        }
+        let driver = frontend::Registration::new()?;
+        pr_info!("Xen PV network frontend registered for xenbus device type vif\n");
+        Ok(XenPvNet { _driver: driver })
+    }
+}
+
+fn cpuid(leaf: u32) -> [u32; 4] {
+    // SAFETY: CPUID is available on every x86_64 CPU and has no side effects.
+    let r = unsafe { core::arch::x86_64::__cpuid(leaf) };
+    [r.eax, r.ebx, r.ecx, r.edx]
+}

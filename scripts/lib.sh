@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for the xen_pv_net scripts. Source it; do not run it.
+#
+# Everything the scripts build is cached under $XPN_CACHE. Each cached step
+# writes a stamp holding a digest of its inputs; a step whose stamp matches
+# is a no-op, so a second run of any script does nothing it already did.
+
+set -euo pipefail
+
+XPN_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+XPN_CACHE=${XPN_CACHE:-/var/cache/xen_pv_net}
+XPN_MIRROR=${XPN_MIRROR:-http://deb.debian.org/debian}
+# The toolchain and lab root: Debian trixie, isolated from the host's libc.
+XPN_ROOT=$XPN_CACHE/trixie
+# Where the project source is visible inside the root while a command runs.
+XPN_SRC_IN_ROOT=/xpn/src
+
+# The target kernel lives in one place: scripts/kernel.env. It names the
+# Debian suite serving the kernel and the flavour; the version is resolved
+# from the archive at run time (never hard-coded).
+# shellcheck source=kernel.env
+. "$XPN_TOP/scripts/kernel.env"
+
+xpn_log() { printf '[xpn %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+xpn_die() { printf '[xpn] error: %s\n' "$*" >&2; exit 1; }
+
+xpn_need_root() {
+	[ "$(id -u)" = 0 ] || xpn_die "this step needs root (debootstrap, chroot)"
+}
+
+# xpn_stamp_ok NAME DIGEST: true if step NAME already ran with inputs DIGEST.
+xpn_stamp_ok() {
+	[ -f "$XPN_CACHE/stamps/$1" ] && [ "$(cat "$XPN_CACHE/stamps/$1")" = "$2" ]
+}
+xpn_stamp_set() {
+	mkdir -p "$XPN_CACHE/stamps"
+	printf '%s\n' "$2" >"$XPN_CACHE/stamps/$1"
+}
+xpn_digest() { cat "$@" | sha256sum | cut -c1-16; }
+
+# xpn_chroot CMD...: run CMD inside the trixie root, with /proc, /sys, /dev
+# and the project source ($XPN_TOP at $XPN_SRC_IN_ROOT) mounted in a private
+# mount namespace, so nothing stays mounted when the command ends.
+xpn_chroot() {
+	[ -x "$XPN_ROOT/bin/sh" ] || xpn_die "toolchain root missing: run scripts/toolchain.sh"
+	mkdir -p "$XPN_ROOT$XPN_SRC_IN_ROOT"
+	unshare --mount --propagation private -- /bin/sh -c '
+		set -e
+		r=$1; src=$2; top=$3; shift 3
+		mount -t proc proc "$r/proc"
+		mount --rbind /sys "$r/sys"
+		mount --rbind /dev "$r/dev"
+		mount --bind "$top" "$r$src"
+		cp -L /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
+		exec chroot "$r" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			DEBIAN_FRONTEND=noninteractive "$@"
+	' xpn-chroot "$XPN_ROOT" "$XPN_SRC_IN_ROOT" "$XPN_TOP" "$@"
+}
+
+# The kernel release Debian's archive currently serves for $XPN_KSUITE,
+# e.g. 7.3.4+deb13-amd64: read from the linux-headers-$flavour metapackage.
+xpn_kernel_release() {
+	local dep
+	dep=$(xpn_chroot apt-cache -q show -o APT::Default-Release="$XPN_KSUITE" \
+		"linux-headers-$XPN_KFLAVOUR" 2>/dev/null |
+		awk -v s="$XPN_KSUITE" '/^Version:/{v=$2} /^Depends:/{d=$0} /^$/{if(v!="")print v" "d; v=""}' |
+		sort -V -k1,1 | tail -n1 |
+		grep -o "linux-headers-[^ ,]*-$XPN_KFLAVOUR" | head -n1)
+	[ -n "$dep" ] || xpn_die "cannot resolve linux-headers-$XPN_KFLAVOUR in $XPN_KSUITE"
+	echo "${dep#linux-headers-}"
+}
