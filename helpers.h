@@ -2,7 +2,8 @@
 /*
  * C helpers of xen_pv_net: kernel macros and static inline functions the
  * Rust crate cannot call directly, and the C compiler's view of the layout
- * of every kernel structure the crate touches.
+ * of every kernel structure the crate touches. Differences between kernel
+ * versions are absorbed here, behind these stable prototypes.
  */
 #ifndef XPN_HELPERS_H
 #define XPN_HELPERS_H
@@ -10,6 +11,12 @@
 #include <linux/types.h>
 
 struct xenbus_driver;
+struct xenbus_device;
+struct net_device;
+struct napi_struct;
+struct sk_buff;
+struct page;
+struct device;
 
 /** struct xpn_layout - size or field offset of a kernel struct, as gcc sees it. */
 struct xpn_layout {
@@ -20,7 +27,56 @@ struct xpn_layout {
 extern const struct xpn_layout xpn_c_layout[];
 extern const unsigned int xpn_c_layout_len;
 
+/* Platform and xenbus. */
 int xpn_xen_domain_type(void);
 int xpn_xenbus_register_frontend(struct xenbus_driver *drv);
+int xpn_otherend_state(struct xenbus_device *dev);
+void xpn_set_drvdata(struct xenbus_device *dev, void *data);
+void *xpn_get_drvdata(struct xenbus_device *dev);
+void xpn_xenbus_fatal(struct xenbus_device *dev, int err, const char *msg);
+
+/* Memory and grants. */
+struct page *xpn_alloc_page(void);
+void xpn_free_page(struct page *page);
+void *xpn_page_address(struct page *page);
+unsigned long xpn_page_to_gfn(struct page *page);
+unsigned long xpn_virt_to_gfn(const void *addr);
+
+/* Spinlocks (irq-safe). */
+unsigned long xpn_spinlock_size(void);
+void xpn_spin_lock_init(void *lock);
+unsigned long xpn_spin_lock_irqsave(void *lock);
+void xpn_spin_unlock_irqrestore(void *lock, unsigned long flags);
+
+/* net_device, NAPI and queues. */
+void *xpn_netdev_priv(struct net_device *dev);
+void xpn_netdev_setup(struct net_device *dev, struct device *parent,
+		      const void *ops, const u8 *mac, unsigned int max_mtu);
+void xpn_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			int (*poll)(struct napi_struct *, int));
+bool xpn_napi_schedule(struct napi_struct *napi);
+void xpn_netif_napi_del(struct napi_struct *napi);
+void xpn_txq_stop(struct net_device *dev, unsigned int q);
+void xpn_txq_wake(struct net_device *dev, unsigned int q);
+bool xpn_txq_stopped(struct net_device *dev, unsigned int q);
+bool xpn_netif_running(struct net_device *dev);
+bool xpn_carrier_ok(struct net_device *dev);
+void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,
+		     u64 rx_bytes, u64 tx_bytes, u64 rx_errors, u64 tx_errors,
+		     u64 rx_dropped, u64 tx_dropped);
+
+/* sk_buff. */
+unsigned int xpn_skb_len(const struct sk_buff *skb);
+unsigned int xpn_skb_headlen(const struct sk_buff *skb);
+void *xpn_skb_data(const struct sk_buff *skb);
+unsigned int xpn_skb_nr_frags(const struct sk_buff *skb);
+int xpn_skb_linearize(struct sk_buff *skb);
+unsigned int xpn_skb_ip_summed(const struct sk_buff *skb);
+void xpn_kfree_skb_any(struct sk_buff *skb);
+void xpn_consume_skb_any(struct sk_buff *skb);
+struct sk_buff *xpn_rx_skb_alloc(struct napi_struct *napi, unsigned int len);
+void xpn_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
+int xpn_rx_deliver(struct napi_struct *napi, struct net_device *dev,
+		   struct sk_buff *skb, bool csum_blank, bool data_validated);
 
 #endif

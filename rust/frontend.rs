@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The xenbus frontend driver for device type `vif`: kernel glue.
+//! The xenbus frontend driver for device type `vif`: kernel glue for probe,
+//! backend state changes and removal. The decisions are in
+//! [`crate::negotiate`]; the device itself in [`crate::netfront`].
 
-use crate::sys;
-use core::ffi::c_int;
+use core::ffi::{c_int, CStr};
+use core::sync::atomic::Ordering;
+
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// The device type we drive, NUL padded like `struct xenbus_device_id`.
+use crate::negotiate::{self, FrontendAction, FrontendConfig, XenbusState};
+use crate::netfront::{self, Device, DRV_NAME};
+use crate::sys;
+
+/// A `struct xenbus_device_id` for `name`, NUL padded.
 const fn device_id(name: &[u8]) -> sys::xenbus_device_id {
     let mut id = [0; 32];
     let mut i = 0;
@@ -19,68 +26,217 @@ const fn device_id(name: &[u8]) -> sys::xenbus_device_id {
 }
 
 struct Ids([sys::xenbus_device_id; 2]);
-// SAFETY: the table is never written after compilation.
+// SAFETY: the tables are never written.
 unsafe impl Sync for Ids {}
 static IDS: Ids = Ids([device_id(b"vif"), device_id(b"")]);
+/// Matches nothing: used to find out whether another driver owns `vif`.
+static NO_IDS: Ids = Ids([device_id(b""), device_id(b"")]);
 
-/// The `struct xenbus_driver`, filled in at registration.
+/// A `struct xenbus_driver`, filled in before registration.
 struct Driver(Opaque<sys::xenbus_driver>);
-// SAFETY: written only by `Registration::new` before the driver is
-// registered; afterwards only the driver core touches it, under its locks.
+// SAFETY: written only before registration (module init, single threaded);
+// afterwards only the driver core touches it, under its own locks.
 unsafe impl Sync for Driver {}
 static DRIVER: Driver = Driver(Opaque::zeroed());
+static PROBE_VIF: Driver = Driver(Opaque::zeroed());
 
-fn dev_of(dev: *mut sys::xenbus_device) -> &'static kernel::device::Device {
-    // SAFETY: xenbus hands us a live device for the duration of the callback;
-    // `dev` is embedded in it.
-    unsafe { kernel::device::Device::from_raw(core::ptr::addr_of_mut!((*dev).dev).cast()) }
+/// How long to wait for the backend to acknowledge closing, in 10 ms steps.
+const CLOSE_WAIT_STEPS: u32 = 500;
+
+fn kdev(xb: *mut sys::xenbus_device) -> &'static kernel::device::Device {
+    // SAFETY: xenbus hands us a live device for the duration of the
+    // callback; `dev` is embedded in it.
+    unsafe { kernel::device::Device::from_raw(core::ptr::addr_of_mut!((*xb).dev).cast()) }
 }
 
-unsafe extern "C" fn probe(dev: *mut sys::xenbus_device, _id: *const sys::xenbus_device_id) -> c_int {
-    // SAFETY: `dev` is valid for the callback; nodename is a C string.
-    let node = unsafe { core::ffi::CStr::from_ptr((*dev).nodename.cast()) };
-    dev_info!(dev_of(dev), "probing {}\n", node.to_str().unwrap_or("?"));
+fn netdev_of(xb: *mut sys::xenbus_device) -> *mut sys::net_device {
+    // SAFETY: `xb` is live; drvdata is null or our net_device.
+    unsafe { sys::xpn_get_drvdata(xb) }.cast()
+}
+
+fn device_of<'a>(netdev: *mut sys::net_device) -> &'a Device {
+    // SAFETY: `netdev` was created by `Device::create`.
+    unsafe { &*sys::xpn_netdev_priv(netdev).cast::<Device>() }
+}
+
+fn config() -> FrontendConfig {
+    // One queue, one event channel, no offloads yet.
+    FrontendConfig {
+        max_queues: 1,
+        sg: false,
+        gso: false,
+        ipv6_csum: false,
+        split_event_channels: false,
+    }
+}
+
+unsafe extern "C" fn probe(xb: *mut sys::xenbus_device, _id: *const sys::xenbus_device_id) -> c_int {
+    let dev = kdev(xb);
+    // SAFETY: `xb` is live; nodename is a C string.
+    let node = unsafe { (*xb).nodename }.cast::<u8>();
+    let mut buf = [0u8; 32];
+    let mac = match netfront::xs_read(node, "mac", &mut buf) {
+        None => {
+            dev_err!(dev, "no mac node in XenStore: device not created\n");
+            return -(kernel::bindings::ENOENT as c_int);
+        }
+        Some(n) => match negotiate::parse_mac(buf.get(..n).unwrap_or(&[])) {
+            Ok(m) => m,
+            Err(e) => {
+                dev_err!(dev, "bad mac in XenStore ({}): device not created\n", sys::Disp(&e));
+                return -(kernel::bindings::EINVAL as c_int);
+            }
+        },
+    };
+    let netdev = match Device::create(xb, &mac) {
+        Ok(n) => n,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: `xb` is live.
+    unsafe { sys::xpn_set_drvdata(xb, netdev.cast()) };
+    dev_info!(
+        dev,
+        "{} found, mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
+        // SAFETY: as above.
+        unsafe { CStr::from_ptr(node.cast()) }.to_str().unwrap_or("?"),
+        mac[0],
+        mac[1],
+        mac[2],
+        mac[3],
+        mac[4],
+        mac[5]
+    );
     0
 }
 
-unsafe extern "C" fn otherend_changed(dev: *mut sys::xenbus_device, state: sys::xenbus_state) {
-    dev_info!(dev_of(dev), "backend state {}\n", state as u32);
+unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::xenbus_state) {
+    let netdev = netdev_of(xb);
+    if netdev.is_null() {
+        return;
+    }
+    let d = device_of(netdev);
+    // SAFETY: `xb` is live.
+    let ours = XenbusState::from_u32(unsafe { (*xb).state } as u32).unwrap_or(XenbusState::Unknown);
+    let theirs = XenbusState::from_u32(state as u32).unwrap_or(XenbusState::Unknown);
+    match negotiate::on_backend_state(ours, theirs) {
+        FrontendAction::Nothing | FrontendAction::NotifyPeers => {}
+        FrontendAction::Connect => {
+            if let Err(e) = d.connect(&config()) {
+                // SAFETY: `xb` is live.
+                unsafe { sys::xpn_xenbus_fatal(xb, e.to_errno(), c"connecting to the backend".as_ptr().cast()) };
+                return;
+            }
+            if !d.registered.load(Ordering::Acquire) {
+                // SAFETY: fully set up, not registered yet.
+                let r = unsafe { sys::register_netdev(netdev) };
+                if r != 0 {
+                    dev_err!(kdev(xb), "register_netdev failed ({})\n", r);
+                    return;
+                }
+                d.registered.store(true, Ordering::Release);
+            }
+        }
+        FrontendAction::Close => {
+            d.disconnect();
+            // SAFETY: `xb` is live.
+            unsafe { sys::xenbus_frontend_closed(xb) };
+        }
+    }
 }
 
-unsafe extern "C" fn remove(dev: *mut sys::xenbus_device) {
-    dev_info!(dev_of(dev), "removed\n");
+fn otherend_state(xb: *mut sys::xenbus_device) -> XenbusState {
+    // SAFETY: `xb` is live.
+    XenbusState::from_u32(unsafe { sys::xpn_otherend_state(xb) } as u32).unwrap_or(XenbusState::Unknown)
+}
+
+/// Switches to `state` and waits (bounded) for the backend to reach one of
+/// `until`.
+fn close_step(xb: *mut sys::xenbus_device, state: XenbusState, until: &[XenbusState]) {
+    // SAFETY: `xb` is live.
+    unsafe { sys::xenbus_switch_state(xb, state.as_u32() as _) };
+    for _ in 0..CLOSE_WAIT_STEPS {
+        if until.contains(&otherend_state(xb)) {
+            return;
+        }
+        // SAFETY: sleeping is allowed in remove.
+        unsafe { sys::msleep(10) };
+    }
+    dev_warn!(kdev(xb), "backend did not reach {:?} in time\n", until);
+}
+
+unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
+    let netdev = netdev_of(xb);
+    if netdev.is_null() {
+        return;
+    }
+    let d = device_of(netdev);
+    if d.registered.load(Ordering::Acquire) {
+        // SAFETY: registered in `otherend_changed`; stops the interface
+        // (NAPI disabled) before returning.
+        unsafe { sys::unregister_netdev(netdev) };
+    }
+    d.disconnect();
+    // Let the backend unmap before we take the pages back.
+    if otherend_state(xb) != XenbusState::Closed {
+        use XenbusState::{Closed, Closing, Unknown};
+        close_step(xb, Closing, &[Closing, Closed, Unknown]);
+        close_step(xb, Closed, &[Closed, Unknown]);
+    }
+    d.teardown();
+    // SAFETY: nothing uses the net_device any more.
+    unsafe {
+        sys::xpn_set_drvdata(xb, core::ptr::null_mut());
+        sys::free_netdev(netdev);
+    }
+}
+
+fn fill(drv: &Driver, name: &'static CStr, ids: &'static Ids, with_callbacks: bool) -> *mut sys::xenbus_driver {
+    let p = drv.0.get();
+    // SAFETY: only called from module init before registration: nothing
+    // else accesses the driver.
+    unsafe {
+        (*p).name = name.as_ptr().cast();
+        (*p).ids = ids.0.as_ptr();
+        if with_callbacks {
+            (*p).probe = Some(probe);
+            (*p).otherend_changed = Some(otherend_changed);
+            (*p).remove = Some(remove);
+        }
+    }
+    p
 }
 
 /// The registered xenbus frontend driver; unregistered on drop.
 pub(crate) struct Registration(());
 
 impl Registration {
-    /// Registers the frontend driver for `vif` devices.
+    /// Registers the frontend driver for `vif` devices, unless another
+    /// driver (the in-tree xen-netfront) already owns them.
     pub(crate) fn new() -> Result<Self> {
-        let drv = DRIVER.0.get();
-        // SAFETY: `DRIVER` is only written here, before registration, while
-        // no other thread can see it (module init runs once).
-        unsafe {
-            (*drv).name = c"vif".as_ptr().cast();
-            (*drv).ids = IDS.0.as_ptr();
-            (*drv).probe = Some(probe);
-            (*drv).otherend_changed = Some(otherend_changed);
-            (*drv).remove = Some(remove);
-        }
-        // SAFETY: `drv` points to a fully initialised driver that outlives
-        // the registration (it is static).
-        let ret = unsafe { sys::xpn_xenbus_register_frontend(drv) };
-        if ret == -(kernel::bindings::EBUSY as c_int) {
+        // A driver named "vif" that matches nothing: registering it fails
+        // with EBUSY exactly when xen-netfront (whose driver is named after
+        // its device type) is loaded.
+        let probe_drv = fill(&PROBE_VIF, c"vif", &NO_IDS, false);
+        // SAFETY: `probe_drv` is a complete, static driver.
+        let r = unsafe { sys::xpn_xenbus_register_frontend(probe_drv) };
+        if r == -(kernel::bindings::EBUSY as c_int) {
             pr_err!("xenbus device type vif is already driven by another driver (xen-netfront loaded?)\n");
+            return Err(EBUSY);
         }
-        kernel::error::to_result(ret)?;
+        kernel::error::to_result(r)?;
+        // SAFETY: registered just above.
+        unsafe { sys::xenbus_unregister_driver(probe_drv) };
+
+        let drv = fill(&DRIVER, DRV_NAME, &IDS, true);
+        // SAFETY: `drv` is a complete, static driver.
+        kernel::error::to_result(unsafe { sys::xpn_xenbus_register_frontend(drv) })?;
         Ok(Registration(()))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: the driver was registered in `new`.
+        // SAFETY: registered in `new`; removes every bound device first.
         unsafe { sys::xenbus_unregister_driver(DRIVER.0.get()) };
     }
 }

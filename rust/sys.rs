@@ -48,6 +48,9 @@ const LAYOUT: &[(&str, usize)] = layout! {
     xenbus_device_id { devicetype }
     xenbus_driver { name, ids, probe, otherend_changed, remove, driver }
     xenbus_device { devicetype, nodename, otherend, otherend_id, dev, state }
+    net_device_ops { ndo_open, ndo_stop, ndo_start_xmit, ndo_get_stats64, ndo_validate_addr }
+    napi_struct {}
+    spinlock_t {}
 };
 
 /// A mismatch between the Rust and C views of a kernel struct.
@@ -81,4 +84,14 @@ pub(crate) fn check_layout() -> Result<(), LayoutMismatch> {
         return Err(LayoutMismatch { name: "xpn_c_layout entries", rust: LAYOUT.len(), c: Some(c.len()) });
     }
     Ok(())
+}
+
+/// Prints a value of the kernel-independent modules (which implement
+/// `core::fmt::Display`) with the kernel's formatting macros.
+pub(crate) struct Disp<'a>(pub(crate) &'a dyn core::fmt::Display);
+
+impl kernel::fmt::Display for Disp<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(self.0, f)
+    }
 }

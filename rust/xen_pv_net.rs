@@ -8,8 +8,25 @@
 
 use kernel::prelude::*;
 
+// Kernel-independent modules, shared with the host test crate (tests/host):
+// their `pub` API and test-only parts (the simulated backend's ring half)
+// are not all used by the module.
+#[allow(unreachable_pub, dead_code)]
 mod detect;
+#[allow(unreachable_pub, dead_code)]
+mod grant;
+#[allow(unreachable_pub, dead_code)]
+mod negotiate;
+#[allow(unreachable_pub, dead_code)]
+mod netif;
+#[allow(unreachable_pub, dead_code)]
+mod queue;
+#[allow(unreachable_pub, dead_code)]
+mod ring;
+
+// Kernel glue.
 mod frontend;
+mod netfront;
 mod sys;
 
 module! {
@@ -18,12 +35,6 @@ module! {
     authors: ["The xen_pv_net developers"],
     description: "Xen paravirtual network frontend in Rust",
     license: "GPL",
-    params: {
-        max_queues: u32 {
-            default: 0,
-            description: "Maximum number of queues per device (0: online CPUs, at most 8)",
-        },
-    },
 }
 
 struct XenPvNet {
