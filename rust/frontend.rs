@@ -70,7 +70,10 @@ fn config() -> FrontendConfig {
     }
 }
 
-unsafe extern "C" fn probe(xb: *mut sys::xenbus_device, _id: *const sys::xenbus_device_id) -> c_int {
+unsafe extern "C" fn probe(
+    xb: *mut sys::xenbus_device,
+    _id: *const sys::xenbus_device_id,
+) -> c_int {
     let dev = kdev(xb);
     // SAFETY: `xb` is live; nodename is a C string.
     let node = unsafe { (*xb).nodename }.cast::<u8>();
@@ -83,7 +86,11 @@ unsafe extern "C" fn probe(xb: *mut sys::xenbus_device, _id: *const sys::xenbus_
         Some(n) => match negotiate::parse_mac(buf.get(..n).unwrap_or(&[])) {
             Ok(m) => m,
             Err(e) => {
-                dev_err!(dev, "bad mac in XenStore ({}): device not created\n", sys::Disp(&e));
+                dev_err!(
+                    dev,
+                    "bad mac in XenStore ({}): device not created\n",
+                    sys::Disp(&e)
+                );
                 return -(kernel::bindings::EINVAL as c_int);
             }
         },
@@ -98,7 +105,9 @@ unsafe extern "C" fn probe(xb: *mut sys::xenbus_device, _id: *const sys::xenbus_
         dev,
         "{} found, mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
         // SAFETY: as above.
-        unsafe { CStr::from_ptr(node.cast()) }.to_str().unwrap_or("?"),
+        unsafe { CStr::from_ptr(node.cast()) }
+            .to_str()
+            .unwrap_or("?"),
         mac[0],
         mac[1],
         mac[2],
@@ -123,7 +132,13 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
         FrontendAction::Connect => {
             if let Err(e) = d.connect(&config()) {
                 // SAFETY: `xb` is live.
-                unsafe { sys::xpn_xenbus_fatal(xb, e.to_errno(), c"connecting to the backend".as_ptr().cast()) };
+                unsafe {
+                    sys::xpn_xenbus_fatal(
+                        xb,
+                        e.to_errno(),
+                        c"connecting to the backend".as_ptr().cast(),
+                    )
+                };
                 return;
             }
             if !d.registered.load(Ordering::Acquire) {
@@ -146,7 +161,8 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
 
 fn otherend_state(xb: *mut sys::xenbus_device) -> XenbusState {
     // SAFETY: `xb` is live.
-    XenbusState::from_u32(unsafe { sys::xpn_otherend_state(xb) } as u32).unwrap_or(XenbusState::Unknown)
+    XenbusState::from_u32(unsafe { sys::xpn_otherend_state(xb) } as u32)
+        .unwrap_or(XenbusState::Unknown)
 }
 
 /// Switches to `state` and waits (bounded) for the backend to reach one of
@@ -190,7 +206,12 @@ unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
     }
 }
 
-fn fill(drv: &Driver, name: &'static CStr, ids: &'static Ids, with_callbacks: bool) -> *mut sys::xenbus_driver {
+fn fill(
+    drv: &Driver,
+    name: &'static CStr,
+    ids: &'static Ids,
+    with_callbacks: bool,
+) -> *mut sys::xenbus_driver {
     let p = drv.0.get();
     // SAFETY: only called from module init before registration: nothing
     // else accesses the driver.

@@ -181,7 +181,11 @@ impl Device {
     /// Disables the device after the backend misbehaved. Logged once.
     pub(crate) fn set_broken(&self, why: Broken<'_>) {
         if !self.broken.swap(true, Ordering::AcqRel) {
-            dev_err!(self.kdev(), "device broken, disabled: {}\n", sys::Disp(&why));
+            dev_err!(
+                self.kdev(),
+                "device broken, disabled: {}\n",
+                sys::Disp(&why)
+            );
             // SAFETY: the net_device is alive; both calls are safe in any
             // context.
             unsafe {
@@ -259,7 +263,11 @@ impl Device {
                 // `offset + len` lies within it (validated by the queue).
                 unsafe {
                     let base = sys::xpn_page_address(f.token.0).cast::<u8>();
-                    sys::xpn_skb_put_data(skb, base.add(usize::from(f.offset)).cast(), f.len.into());
+                    sys::xpn_skb_put_data(
+                        skb,
+                        base.add(usize::from(f.offset)).cast(),
+                        f.len.into(),
+                    );
                 }
             }
             if self.end_access(f.grant.gref()) {
@@ -275,7 +283,13 @@ impl Device {
         }
         // SAFETY: `skb` is a complete frame we own; consumed by the call.
         let r = unsafe {
-            sys::xpn_rx_deliver(napi, self.netdev, skb, pkt.csum_blank(), pkt.data_validated())
+            sys::xpn_rx_deliver(
+                napi,
+                self.netdev,
+                skb,
+                pkt.csum_blank(),
+                pkt.data_validated(),
+            )
         };
         if r == 0 {
             inc(&self.stats.rx_packets, 1);
@@ -397,7 +411,10 @@ pub(crate) fn split_pages(addr: usize, len: usize, out: &mut [TxPiece]) -> Optio
     Some(n)
 }
 
-unsafe extern "C" fn ndo_start_xmit(skb: *mut sys::sk_buff, netdev: *mut sys::net_device) -> sys::netdev_tx_t {
+unsafe extern "C" fn ndo_start_xmit(
+    skb: *mut sys::sk_buff,
+    netdev: *mut sys::net_device,
+) -> sys::netdev_tx_t {
     // SAFETY: called by the stack on our net_device with an skb we now own.
     let d = unsafe { device(netdev) };
     let drop_skb = |d: &Device| {
@@ -416,13 +433,21 @@ unsafe extern "C" fn ndo_start_xmit(skb: *mut sys::sk_buff, netdev: *mut sys::ne
     }
     // SAFETY: we own `skb`; it is linear.
     let (data, len, summed) = unsafe {
-        (sys::xpn_skb_data(skb) as usize, sys::xpn_skb_len(skb) as usize, sys::xpn_skb_ip_summed(skb))
+        (
+            sys::xpn_skb_data(skb) as usize,
+            sys::xpn_skb_len(skb) as usize,
+            sys::xpn_skb_ip_summed(skb),
+        )
     };
     let mut pieces = [TxPiece::default(); MAX_TX_PIECES];
     let Some(n) = split_pages(data, len, &mut pieces) else {
         return drop_skb(d);
     };
-    let flags = if summed == CHECKSUM_UNNECESSARY { NETTXF_DATA_VALIDATED } else { 0 };
+    let flags = if summed == CHECKSUM_UNNECESSARY {
+        NETTXF_DATA_VALIDATED
+    } else {
+        0
+    };
     let domid = d.otherend_id();
     let mut g = d.lock_tx();
     let tx = g.queue();
@@ -440,7 +465,12 @@ unsafe extern "C" fn ndo_start_xmit(skb: *mut sys::sk_buff, netdev: *mut sys::ne
             // SAFETY: `gref` is reserved for this piece; the skb data stays
             // alive until the completion frees the skb.
             unsafe {
-                sys::gnttab_grant_foreign_access_ref(gref, domid, sys::xpn_virt_to_gfn(addr as *const c_void), 1)
+                sys::gnttab_grant_foreign_access_ref(
+                    gref,
+                    domid,
+                    sys::xpn_virt_to_gfn(addr as *const c_void),
+                    1,
+                )
             };
         }
         addr += usize::from(p.len);
@@ -549,7 +579,12 @@ unsafe extern "C" fn interrupt(irq: c_int, dev_id: *mut c_void) -> sys::irqretur
 
 unsafe extern "C" fn napi_poll(napi: *mut sys::napi_struct, budget: c_int) -> c_int {
     // SAFETY: `napi` is the field of a `Device` (we only add that one).
-    let d = unsafe { &*napi.cast::<u8>().sub(offset_of!(Device, napi)).cast::<Device>() };
+    let d = unsafe {
+        &*napi
+            .cast::<u8>()
+            .sub(offset_of!(Device, napi))
+            .cast::<Device>()
+    };
     let budget = budget.max(0) as usize;
     if !d.connected.load(Ordering::Acquire) || d.is_broken() {
         // SAFETY: we are the NAPI poller.
@@ -599,7 +634,12 @@ pub(crate) fn xs_read(dir: *const u8, key: &str, buf: &mut [u8]) -> Option<usize
     let mut len: u32 = 0;
     // SAFETY: `dir` and `k` are NUL-terminated; XBT_NIL is id 0.
     let v = unsafe {
-        sys::xenbus_read(sys::xenbus_transaction { id: 0 }, dir.cast(), k.as_ptr().cast(), &mut len)
+        sys::xenbus_read(
+            sys::xenbus_transaction { id: 0 },
+            dir.cast(),
+            k.as_ptr().cast(),
+            &mut len,
+        )
     };
     if v.is_null() || (v as usize) >= (-4095isize) as usize {
         return None;
@@ -615,7 +655,10 @@ pub(crate) fn xs_read(dir: *const u8, key: &str, buf: &mut [u8]) -> Option<usize
 
 impl Device {
     /// Allocates the net_device (not registered yet) for `xb` with `mac`.
-    pub(crate) fn create(xb: *mut sys::xenbus_device, mac: &[u8; 6]) -> Result<*mut sys::net_device> {
+    pub(crate) fn create(
+        xb: *mut sys::xenbus_device,
+        mac: &[u8; 6],
+    ) -> Result<*mut sys::net_device> {
         let size = core::mem::size_of::<Device>();
         // SAFETY: plain allocation; the private area is zeroed.
         let netdev = unsafe { sys::alloc_etherdev_mqs(size as c_int, 1, 1) };
@@ -665,7 +708,9 @@ impl Device {
             return Err(e);
         }
         // SAFETY: `xb` is live.
-        kernel::error::to_result(unsafe { sys::xenbus_switch_state(self.xb, sys::xenbus_state_XenbusStateConnected) })?;
+        kernel::error::to_result(unsafe {
+            sys::xenbus_switch_state(self.xb, sys::xenbus_state_XenbusStateConnected)
+        })?;
         self.connected.store(true, Ordering::Release);
         // SAFETY: our net_device.
         unsafe { sys::netif_carrier_on(self.netdev) };
@@ -761,7 +806,12 @@ impl Device {
             for w in writes {
                 // SAFETY: key and value are NUL-terminated buffers.
                 let r = unsafe {
-                    sys::xenbus_write(t, node, w.key_with_nul().as_ptr().cast(), w.value_with_nul().as_ptr().cast())
+                    sys::xenbus_write(
+                        t,
+                        node,
+                        w.key_with_nul().as_ptr().cast(),
+                        w.value_with_nul().as_ptr().cast(),
+                    )
                 };
                 if r != 0 {
                     failed = Some((r, w));
@@ -780,7 +830,11 @@ impl Device {
                 continue;
             }
             if r != 0 {
-                dev_err!(self.kdev(), "completing XenStore transaction failed ({})\n", r);
+                dev_err!(
+                    self.kdev(),
+                    "completing XenStore transaction failed ({})\n",
+                    r
+                );
             }
             return kernel::error::to_result(r);
         }
@@ -806,7 +860,9 @@ impl Device {
         let conn = unsafe { &mut *self.conn.get() };
         if conn.irq > 0 {
             // SAFETY: bound in `setup_rings` with `self` as dev_id.
-            unsafe { sys::unbind_from_irqhandler(conn.irq as u32, ptr::from_ref(self).cast_mut().cast()) };
+            unsafe {
+                sys::unbind_from_irqhandler(conn.irq as u32, ptr::from_ref(self).cast_mut().cast())
+            };
             conn.irq = 0;
         }
         // SAFETY: NAPI is disabled, the stash is ours.
@@ -814,7 +870,12 @@ impl Device {
         if conn.queues_ready {
             // SAFETY: initialised in `setup_rings`; nothing else uses them
             // any more.
-            let (tx, rx) = unsafe { ((*self.tx.get()).assume_init_mut(), (*self.rx.get()).assume_init_mut()) };
+            let (tx, rx) = unsafe {
+                (
+                    (*self.tx.get()).assume_init_mut(),
+                    (*self.rx.get()).assume_init_mut(),
+                )
+            };
             tx.release_all(|c, pool| self.complete_tx(c, pool));
             rx.release_all(|page, grant, pool| {
                 if self.end_access(grant.gref()) {
@@ -836,7 +897,10 @@ impl Device {
             conn.grefs_claimed = false;
         }
         stash.free_all();
-        for (ring, gref) in [(&mut conn.tx_ring, &mut conn.tx_ring_ref), (&mut conn.rx_ring, &mut conn.rx_ring_ref)] {
+        for (ring, gref) in [
+            (&mut conn.tx_ring, &mut conn.tx_ring_ref),
+            (&mut conn.rx_ring, &mut conn.rx_ring_ref),
+        ] {
             if !ring.is_null() {
                 // SAFETY: set up by `xenbus_setup_ring`; ends the grant
                 // (deferring the free if the backend still maps it).

@@ -67,21 +67,29 @@ pub(crate) struct LayoutMismatch {
 pub(crate) fn check_layout() -> Result<(), LayoutMismatch> {
     // SAFETY: `xpn_c_layout` is a constant array of `xpn_c_layout_len`
     // entries defined in helpers.c and never written.
-    let c = unsafe {
-        core::slice::from_raw_parts(xpn_c_layout.as_ptr(), xpn_c_layout_len as usize)
-    };
+    let c =
+        unsafe { core::slice::from_raw_parts(xpn_c_layout.as_ptr(), xpn_c_layout_len as usize) };
     for &(name, rust) in LAYOUT {
         let found = c.iter().find(|e| {
             // SAFETY: every `name` in the C table is a string literal.
-            !e.name.is_null() && unsafe { CStr::from_ptr(e.name.cast()) }.to_bytes() == name.as_bytes()
+            !e.name.is_null()
+                && unsafe { CStr::from_ptr(e.name.cast()) }.to_bytes() == name.as_bytes()
         });
         let c_value = found.map(|e| e.value as usize);
         if c_value != Some(rust) {
-            return Err(LayoutMismatch { name, rust, c: c_value });
+            return Err(LayoutMismatch {
+                name,
+                rust,
+                c: c_value,
+            });
         }
     }
     if c.len() != LAYOUT.len() {
-        return Err(LayoutMismatch { name: "xpn_c_layout entries", rust: LAYOUT.len(), c: Some(c.len()) });
+        return Err(LayoutMismatch {
+            name: "xpn_c_layout entries",
+            rust: LAYOUT.len(),
+            c: Some(c.len()),
+        });
     }
     Ok(())
 }

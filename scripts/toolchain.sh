@@ -12,7 +12,15 @@ xpn_need_root
 
 TOOL_PKGS="ca-certificates gcc-14 gcc make flex bison bc libelf-dev libssl-dev
 openssl python3 cpio xz-utils zstd kmod rustc rust-src rustfmt bindgen
-libclang-dev dkms patch file busybox-static qemu-system-x86 debootstrap"
+libclang-dev dkms patch file busybox-static qemu-system-x86 debootstrap
+cargo rust-clippy"
+
+# The host needs nothing but debootstrap (and util-linux's unshare).
+if ! command -v debootstrap >/dev/null; then
+	xpn_log "installing debootstrap on the host"
+	apt-get -q update >/dev/null && apt-get -q -y install debootstrap >/dev/null ||
+		xpn_die "cannot install debootstrap"
+fi
 
 digest=$(printf '%s\n' "$XPN_DIST" "$XPN_KSUITE" "$XPN_MIRROR" $TOOL_PKGS | sha256sum | cut -c1-16)
 

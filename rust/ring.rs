@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Typed Xen shared rings (`io/ring.h`), front and back halves.
+//!
+//! A shared ring lives in one page: a 64-byte header holding the four
+//! free-running indices (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`)
+//! followed by a power-of-two number of entries, each big enough for either a
+//! request or a response.
+//!
+//! All accesses to the shared page are volatile and ordered by explicit
+//! fences, mirroring the barriers of ring.h:
+//!
+//! * write barrier (`virt_wmb`) -> `fence(Release)`,
+//! * read barrier (`virt_rmb`) -> `fence(Acquire)`,
+//! * full barrier (`virt_mb`) -> `fence(SeqCst)`.
+//!
+//! Indices are `u32` and free-running; every index computation uses wrapping
+//! arithmetic, so the rings keep working across the 2^32 wrap.
+//!
+//! Values written by the other end are never trusted: producer indices are
+//! validated before use and entries are copied out of the page exactly once.
+//!
+//! This file only depends on `core` and `crate::netif`.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{fence, Ordering};
+
+use crate::netif::{
+    const_ring_size, RingIdx, SringHeader, SRING_ENTRIES_OFFSET, SRING_REQ_EVENT_OFFSET,
+    SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, XEN_PAGE_SIZE,
+};
+
+/// Errors detected by the frontend half of a shared ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingError {
+    /// The backend's `rsp_prod` claims more responses than there are
+    /// requests outstanding (`RING_RESPONSE_PROD_OVERFLOW`, made strict).
+    ResponseOverflow {
+        /// The `rsp_prod` value read from the shared page.
+        rsp_prod: RingIdx,
+        /// Our response consumer index.
+        rsp_cons: RingIdx,
+        /// The last request producer index we published.
+        req_prod: RingIdx,
+    },
+    /// No free request slot (the ring is full).
+    Full,
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RingError::ResponseOverflow {
+                rsp_prod,
+                rsp_cons,
+                req_prod,
+            } => write!(
+                f,
+                "backend rsp_prod {} claims {} responses but only {} requests are outstanding (rsp_cons {}, req_prod {})",
+                rsp_prod,
+                rsp_prod.wrapping_sub(rsp_cons),
+                req_prod.wrapping_sub(rsp_cons),
+                rsp_cons,
+                req_prod
+            ),
+            RingError::Full => write!(f, "shared ring is full"),
+        }
+    }
+}
+
+/// Errors detected by the backend half of a shared ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackRingError {
+    /// The frontend's `req_prod` claims more requests than fit in the ring
+    /// (`RING_REQUEST_PROD_OVERFLOW`).
+    RequestOverflow {
+        /// The `req_prod` value read from the shared page.
+        req_prod: RingIdx,
+        /// Our request consumer index.
+        req_cons: RingIdx,
+        /// Our private response producer index.
+        rsp_prod: RingIdx,
+    },
+    /// A response was produced without a consumed request to answer.
+    NoRequestToAnswer,
+}
+
+impl fmt::Display for BackRingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BackRingError::RequestOverflow {
+                req_prod,
+                req_cons,
+                rsp_prod,
+            } => write!(
+                f,
+                "frontend req_prod {} claims {} requests, more than the ring holds (req_cons {}, rsp_prod {})",
+                req_prod,
+                req_prod.wrapping_sub(rsp_prod),
+                req_cons,
+                rsp_prod
+            ),
+            BackRingError::NoRequestToAnswer => {
+                write!(f, "response produced without a consumed request")
+            }
+        }
+    }
+}
+
+/// Returns whether the other end must be notified after moving a producer
+/// index from `old` to `new` when it asked to be woken at `event`
+/// (`RING_PUSH_*_AND_CHECK_NOTIFY`): `(new - event) < (new - old)` in
+/// wrapping `u32` arithmetic, i.e. `event` lies in `(old, new]`.
+pub const fn need_notify(old: RingIdx, new: RingIdx, event: RingIdx) -> bool {
+    new.wrapping_sub(event) < new.wrapping_sub(old)
+}
+
+/// Size of one ring entry: the C union of `Req` and `Rsp`.
+pub const fn entry_size<Req, Rsp>() -> usize {
+    let size = max(core::mem::size_of::<Req>(), core::mem::size_of::<Rsp>());
+    let align = max(core::mem::align_of::<Req>(), core::mem::align_of::<Rsp>());
+    size.div_ceil(align) * align
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Raw access to a shared ring page. All accesses are volatile.
+#[derive(Clone, Copy)]
+struct Sring {
+    base: NonNull<u8>,
+}
+
+impl Sring {
+    /// Reads a header index.
+    fn read_idx(&self, offset: usize) -> RingIdx {
+        // SAFETY: by the contract of the ring constructors `base` points to a
+        // live, page-aligned page of `XEN_PAGE_SIZE` bytes; `offset` is one of
+        // the 4-aligned header offsets (< 64), so the `u32` is in bounds and
+        // aligned. The other end may write it concurrently, hence volatile.
+        unsafe { ptr::read_volatile(self.base.as_ptr().add(offset).cast::<u32>()) }
+    }
+
+    /// Writes a header index.
+    fn write_idx(&self, offset: usize, value: RingIdx) {
+        // SAFETY: as in `read_idx`; the page is writable by contract.
+        unsafe { ptr::write_volatile(self.base.as_ptr().add(offset).cast::<u32>(), value) }
+    }
+
+    /// Returns a pointer to entry `idx & (size - 1)`.
+    ///
+    /// `size` must be a non-zero power of two such that `size` entries of
+    /// `entry` bytes fit in the page after the header (checked by the
+    /// callers' compile-time asserts).
+    fn entry(&self, idx: RingIdx, size: u32, entry: usize) -> *mut u8 {
+        let slot = (idx & size.wrapping_sub(1)) as usize;
+        // SAFETY: `slot < size` and `SRING_ENTRIES_OFFSET + size * entry <=
+        // XEN_PAGE_SIZE` (compile-time checked), so the result stays inside
+        // the page that `base` points to.
+        unsafe { self.base.as_ptr().add(SRING_ENTRIES_OFFSET + slot * entry) }
+    }
+
+    /// `SHARED_RING_INIT`, generalised to start at index `start`.
+    fn init(&self, start: RingIdx) {
+        self.write_idx(SRING_REQ_PROD_OFFSET, start);
+        self.write_idx(SRING_RSP_PROD_OFFSET, start);
+        self.write_idx(SRING_REQ_EVENT_OFFSET, start.wrapping_add(1));
+        self.write_idx(SRING_RSP_EVENT_OFFSET, start.wrapping_add(1));
+        let pad = core::mem::offset_of!(SringHeader, pad);
+        let mut i = pad;
+        while i < SRING_ENTRIES_OFFSET {
+            // SAFETY: `pad <= i < 64`, inside the page header.
+            unsafe { ptr::write_volatile(self.base.as_ptr().add(i), 0u8) };
+            i += 1;
+        }
+    }
+}
+
+/// Snapshot of the four shared indices, for diagnostics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedIndices {
+    /// `req_prod`.
+    pub req_prod: RingIdx,
+    /// `req_event`.
+    pub req_event: RingIdx,
+    /// `rsp_prod`.
+    pub rsp_prod: RingIdx,
+    /// `rsp_event`.
+    pub rsp_event: RingIdx,
+}
+
+fn read_indices(s: &Sring) -> SharedIndices {
+    SharedIndices {
+        req_prod: s.read_idx(SRING_REQ_PROD_OFFSET),
+        req_event: s.read_idx(SRING_REQ_EVENT_OFFSET),
+        rsp_prod: s.read_idx(SRING_RSP_PROD_OFFSET),
+        rsp_event: s.read_idx(SRING_RSP_EVENT_OFFSET),
+    }
+}
+
+/// The frontend half of a shared ring: produces requests, consumes responses.
+pub struct FrontRing<Req, Rsp> {
+    sring: Sring,
+    /// Private request producer (`req_prod_pvt`).
+    req_prod_pvt: RingIdx,
+    /// Last request producer index written to the shared page.
+    req_prod_pub: RingIdx,
+    /// Response consumer (`rsp_cons`).
+    rsp_cons: RingIdx,
+    /// Last validated `rsp_prod`; entries before it may be read.
+    rsp_prod_seen: RingIdx,
+    _marker: PhantomData<(Req, Rsp)>,
+}
+
+// SAFETY: a `FrontRing` is, by the contract of its constructors, the only
+// frontend handle to its page; moving it to another thread moves that
+// exclusive access along. All shared-memory accesses are volatile and ordered
+// by fences, and `Req`/`Rsp` values are only copied in and out.
+unsafe impl<Req: Send, Rsp: Send> Send for FrontRing<Req, Rsp> {}
+
+impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
+    /// Size in bytes of one ring entry.
+    pub const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
+    /// Number of entries (`__CONST_RING_SIZE(.., XEN_PAGE_SIZE)`).
+    pub const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
+
+    const LAYOUT_OK: () = {
+        assert!(Self::SIZE > 0);
+        assert!(Self::SIZE.is_power_of_two());
+        assert!(SRING_ENTRIES_OFFSET + Self::SIZE as usize * Self::ENTRY_SIZE <= XEN_PAGE_SIZE);
+        assert!(core::mem::align_of::<Req>() <= 64);
+        assert!(core::mem::align_of::<Rsp>() <= 64);
+    };
+
+    /// Initialises the shared ring in `page` and returns its front half
+    /// (`XEN_FRONT_RING_INIT`).
+    ///
+    /// # Safety
+    ///
+    /// * `page` must point to `XEN_PAGE_SIZE` bytes, aligned to
+    ///   `XEN_PAGE_SIZE`, valid for reads and writes for as long as the
+    ///   returned ring (or anything built from it) is used.
+    /// * Apart from the other end of the ring (a backend, possibly in another
+    ///   domain, following the ring protocol), nothing else may access the
+    ///   page while the ring is in use, and no Rust reference to its memory
+    ///   may exist.
+    /// * At most one `FrontRing` may exist for a page at a time.
+    pub unsafe fn new(page: NonNull<u8>) -> Self {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::new_at(page, 0) }
+    }
+
+    /// Like [`FrontRing::new`], but starts all indices at `start` instead of
+    /// 0 (`SHARED_RING_INIT` + `FRONT_RING_ATTACH`). Useful to exercise
+    /// index wrap-around.
+    ///
+    /// # Safety
+    ///
+    /// Same contract as [`FrontRing::new`].
+    pub unsafe fn new_at(page: NonNull<u8>, start: RingIdx) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::LAYOUT_OK;
+        let sring = Sring { base: page };
+        sring.init(start);
+        FrontRing {
+            sring,
+            req_prod_pvt: start,
+            req_prod_pub: start,
+            rsp_cons: start,
+            rsp_prod_seen: start,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Number of entries in the ring (`RING_SIZE`).
+    pub fn size(&self) -> u32 {
+        Self::SIZE
+    }
+
+    /// Private request producer index (`req_prod_pvt`).
+    pub fn req_prod_pvt(&self) -> RingIdx {
+        self.req_prod_pvt
+    }
+
+    /// Response consumer index (`rsp_cons`).
+    pub fn rsp_cons(&self) -> RingIdx {
+        self.rsp_cons
+    }
+
+    /// Requests produced (published or not) whose response has not been
+    /// consumed yet.
+    pub fn outstanding(&self) -> u32 {
+        self.req_prod_pvt.wrapping_sub(self.rsp_cons)
+    }
+
+    /// Number of free request slots (`RING_FREE_REQUESTS`).
+    pub fn free_requests(&self) -> u32 {
+        Self::SIZE.saturating_sub(self.outstanding())
+    }
+
+    /// Whether no request slot is free (`RING_FULL`).
+    pub fn full(&self) -> bool {
+        self.free_requests() == 0
+    }
+
+    /// Writes `req` into the next request slot (volatile) and advances
+    /// `req_prod_pvt`. The request is not visible to the backend until
+    /// [`FrontRing::push_requests`]. Returns the index used.
+    pub fn next_request_slot(&mut self, req: Req) -> Result<RingIdx, RingError> {
+        if self.full() {
+            return Err(RingError::Full);
+        }
+        let idx = self.req_prod_pvt;
+        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
+        // SAFETY: `p` is inside the page and aligned for `Req` (the page is
+        // page-aligned, the header is 64 bytes and `ENTRY_SIZE` is a multiple
+        // of `Req`'s alignment). The slot is free (not full), so the backend
+        // does not own it.
+        unsafe { ptr::write_volatile(p.cast::<Req>(), req) };
+        self.req_prod_pvt = idx.wrapping_add(1);
+        Ok(idx)
+    }
+
+    /// Publishes the requests written so far and returns whether the backend
+    /// must be notified (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`).
+    pub fn push_requests(&mut self) -> bool {
+        let old = self.req_prod_pub;
+        let new = self.req_prod_pvt;
+        // Backend sees requests /before/ the updated producer index.
+        fence(Ordering::Release);
+        self.sring.write_idx(SRING_REQ_PROD_OFFSET, new);
+        self.req_prod_pub = new;
+        // Backend sees new requests /before/ we check req_event.
+        fence(Ordering::SeqCst);
+        let event = self.sring.read_idx(SRING_REQ_EVENT_OFFSET);
+        need_notify(old, new, event)
+    }
+
+    /// Reads and validates the backend's `rsp_prod`, then returns how many
+    /// responses may be consumed (`RING_HAS_UNCONSUMED_RESPONSES` with the
+    /// overflow check and read barrier of xen-netfront).
+    ///
+    /// A producer index claiming more responses than requests were published
+    /// is reported as [`RingError::ResponseOverflow`] and not used.
+    pub fn unconsumed_responses(&mut self) -> Result<u32, RingError> {
+        let prod = self.sring.read_idx(SRING_RSP_PROD_OFFSET);
+        let avail = prod.wrapping_sub(self.rsp_cons);
+        let limit = self.req_prod_pub.wrapping_sub(self.rsp_cons);
+        if avail > limit {
+            return Err(RingError::ResponseOverflow {
+                rsp_prod: prod,
+                rsp_cons: self.rsp_cons,
+                req_prod: self.req_prod_pub,
+            });
+        }
+        // Ensure we see responses up to `prod`.
+        fence(Ordering::Acquire);
+        self.rsp_prod_seen = prod;
+        Ok(avail)
+    }
+
+    /// Responses known to be available (validated by the last call to
+    /// [`FrontRing::unconsumed_responses`]) and not consumed yet.
+    pub fn pending_responses(&self) -> u32 {
+        self.rsp_prod_seen.wrapping_sub(self.rsp_cons)
+    }
+
+    /// Copies the next available response out of the shared page (one
+    /// volatile read) and advances `rsp_cons`. Returns `None` when no
+    /// validated response is pending.
+    pub fn take_response(&mut self) -> Option<Rsp> {
+        if self.pending_responses() == 0 {
+            return None;
+        }
+        let idx = self.rsp_cons;
+        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
+        // SAFETY: `p` is inside the page and aligned for `Rsp` (see
+        // `next_request_slot`). `rsp_prod_seen` was validated and followed by
+        // a read barrier, so the backend has finished writing this slot. The
+        // backend may still scribble over it; the volatile copy means we act
+        // on a single snapshot.
+        let rsp = unsafe { ptr::read_volatile(p.cast::<Rsp>()) };
+        self.rsp_cons = idx.wrapping_add(1);
+        Some(rsp)
+    }
+
+    /// Final check before going idle (`RING_FINAL_CHECK_FOR_RESPONSES`):
+    /// returns whether responses are pending; if none, asks to be notified
+    /// for the next one (`rsp_event = rsp_cons + 1`) and checks again after
+    /// a full barrier.
+    pub fn final_check_for_responses(&mut self) -> Result<bool, RingError> {
+        if self.unconsumed_responses()? != 0 {
+            return Ok(true);
+        }
+        self.sring
+            .write_idx(SRING_RSP_EVENT_OFFSET, self.rsp_cons.wrapping_add(1));
+        fence(Ordering::SeqCst);
+        Ok(self.unconsumed_responses()? != 0)
+    }
+
+    /// Reads the four shared indices (diagnostics).
+    pub fn shared_indices(&self) -> SharedIndices {
+        read_indices(&self.sring)
+    }
+}
+
+/// The backend half of a shared ring: consumes requests, produces responses.
+///
+/// The driver itself never uses this; it exists for simulated backends in
+/// tests and for symmetry with ring.h.
+pub struct BackRing<Req, Rsp> {
+    sring: Sring,
+    /// Private response producer (`rsp_prod_pvt`).
+    rsp_prod_pvt: RingIdx,
+    /// Last response producer index written to the shared page.
+    rsp_prod_pub: RingIdx,
+    /// Request consumer (`req_cons`).
+    req_cons: RingIdx,
+    /// Last validated `req_prod`.
+    req_prod_seen: RingIdx,
+    _marker: PhantomData<(Req, Rsp)>,
+}
+
+// SAFETY: same reasoning as for `FrontRing`: exclusive backend handle,
+// volatile accesses only.
+unsafe impl<Req: Send, Rsp: Send> Send for BackRing<Req, Rsp> {}
+
+impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
+    /// Size in bytes of one ring entry.
+    pub const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
+    /// Number of entries.
+    pub const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
+
+    const LAYOUT_OK: () = {
+        assert!(Self::SIZE > 0);
+        assert!(Self::SIZE.is_power_of_two());
+        assert!(SRING_ENTRIES_OFFSET + Self::SIZE as usize * Self::ENTRY_SIZE <= XEN_PAGE_SIZE);
+    };
+
+    /// Attaches to a shared ring already initialised by the frontend, with
+    /// private indices starting at `start` (`BACK_RING_ATTACH`).
+    ///
+    /// # Safety
+    ///
+    /// Same contract as [`FrontRing::new`], with "frontend" and "backend"
+    /// swapped: `page` must be a valid, page-aligned, writable page that
+    /// outlives the ring, accessed otherwise only by the frontend, and at
+    /// most one `BackRing` may exist for it.
+    pub unsafe fn attach(page: NonNull<u8>, start: RingIdx) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::LAYOUT_OK;
+        BackRing {
+            sring: Sring { base: page },
+            rsp_prod_pvt: start,
+            rsp_prod_pub: start,
+            req_cons: start,
+            req_prod_seen: start,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Number of entries in the ring.
+    pub fn size(&self) -> u32 {
+        Self::SIZE
+    }
+
+    /// Request consumer index (`req_cons`).
+    pub fn req_cons(&self) -> RingIdx {
+        self.req_cons
+    }
+
+    /// Private response producer index (`rsp_prod_pvt`).
+    pub fn rsp_prod_pvt(&self) -> RingIdx {
+        self.rsp_prod_pvt
+    }
+
+    /// Reads and validates the frontend's `req_prod`
+    /// (`RING_REQUEST_PROD_OVERFLOW`), then returns the number of requests
+    /// that may be consumed (`XEN_RING_NR_UNCONSUMED_REQUESTS`).
+    pub fn unconsumed_requests(&mut self) -> Result<u32, BackRingError> {
+        let prod = self.sring.read_idx(SRING_REQ_PROD_OFFSET);
+        if prod.wrapping_sub(self.rsp_prod_pvt) > Self::SIZE
+            || prod.wrapping_sub(self.req_cons) > Self::SIZE
+        {
+            return Err(BackRingError::RequestOverflow {
+                req_prod: prod,
+                req_cons: self.req_cons,
+                rsp_prod: self.rsp_prod_pvt,
+            });
+        }
+        fence(Ordering::Acquire);
+        self.req_prod_seen = prod;
+        Ok(self.pending_requests())
+    }
+
+    /// Requests validated by the last [`BackRing::unconsumed_requests`] and
+    /// not consumed yet, bounded by the free response space.
+    pub fn pending_requests(&self) -> u32 {
+        let req = self.req_prod_seen.wrapping_sub(self.req_cons);
+        let rsp = Self::SIZE.saturating_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
+        if req < rsp {
+            req
+        } else {
+            rsp
+        }
+    }
+
+    /// Copies the next request out of the page and advances `req_cons`.
+    pub fn take_request(&mut self) -> Option<Req> {
+        if self.pending_requests() == 0 {
+            return None;
+        }
+        let idx = self.req_cons;
+        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
+        // SAFETY: in-bounds and aligned (see `FrontRing::next_request_slot`);
+        // the request was published before the validated `req_prod`.
+        let req = unsafe { ptr::read_volatile(p.cast::<Req>()) };
+        self.req_cons = idx.wrapping_add(1);
+        Some(req)
+    }
+
+    /// Writes `rsp` into the next response slot and advances `rsp_prod_pvt`.
+    /// Fails if every consumed request has already been answered.
+    pub fn next_response_slot(&mut self, rsp: Rsp) -> Result<RingIdx, BackRingError> {
+        if self.req_cons.wrapping_sub(self.rsp_prod_pvt) == 0 {
+            return Err(BackRingError::NoRequestToAnswer);
+        }
+        let idx = self.rsp_prod_pvt;
+        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
+        // SAFETY: in-bounds and aligned; the slot belongs to a request we
+        // already consumed, so the frontend does not touch it.
+        unsafe { ptr::write_volatile(p.cast::<Rsp>(), rsp) };
+        self.rsp_prod_pvt = idx.wrapping_add(1);
+        Ok(idx)
+    }
+
+    /// Publishes responses and returns whether the frontend must be notified
+    /// (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
+    pub fn push_responses(&mut self) -> bool {
+        let old = self.rsp_prod_pub;
+        let new = self.rsp_prod_pvt;
+        fence(Ordering::Release);
+        self.sring.write_idx(SRING_RSP_PROD_OFFSET, new);
+        self.rsp_prod_pub = new;
+        fence(Ordering::SeqCst);
+        let event = self.sring.read_idx(SRING_RSP_EVENT_OFFSET);
+        need_notify(old, new, event)
+    }
+
+    /// Batched variant of [`BackRing::final_check_for_requests`]: returns
+    /// whether at least `n` requests are available; if not, asks to be
+    /// notified once they are (`req_event = req_cons + n`) and checks again
+    /// after a full barrier.
+    pub fn wait_for_requests(&mut self, n: u32) -> Result<bool, BackRingError> {
+        if self.unconsumed_requests()? >= n {
+            return Ok(true);
+        }
+        self.sring
+            .write_idx(SRING_REQ_EVENT_OFFSET, self.req_cons.wrapping_add(n));
+        fence(Ordering::SeqCst);
+        Ok(self.unconsumed_requests()? >= n)
+    }
+
+    /// `RING_FINAL_CHECK_FOR_REQUESTS`.
+    pub fn final_check_for_requests(&mut self) -> Result<bool, BackRingError> {
+        if self.unconsumed_requests()? != 0 {
+            return Ok(true);
+        }
+        self.sring
+            .write_idx(SRING_REQ_EVENT_OFFSET, self.req_cons.wrapping_add(1));
+        fence(Ordering::SeqCst);
+        Ok(self.unconsumed_requests()? != 0)
+    }
+
+    /// Reads the four shared indices (diagnostics).
+    pub fn shared_indices(&self) -> SharedIndices {
+        read_indices(&self.sring)
+    }
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs every test of the project: host tests (cargo test with the kernel's
+# rustc), lint, the module build and its error messages, DKMS, and the lab
+# tests in real Xen under QEMU. Prints `N passed, N failed` last; exits
+# non-zero if anything failed.
+#
+# Usage: scripts/test.sh [--no-lab] [--only PATTERN]
+. "$(dirname "$0")/lib.sh"
+xpn_need_root
+
+lab=1
+only=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--no-lab) lab=0 ;;
+	--only) only=$2; shift ;;
+	*) xpn_die "unknown argument $1" ;;
+	esac
+	shift
+done
+
+passed=0
+failed=0
+failures=()
+logdir=$XPN_TOP/results/tmp/test-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$logdir"
+
+# run NAME CMD...: one test; its output goes to $logdir/NAME.log and, on
+# failure, its tail to the console.
+run() {
+	local name=$1; shift
+	if [ -n "$only" ] && [[ $name != *$only* ]]; then return 0; fi
+	local t0=$SECONDS
+	xpn_log "test $name: running"
+	if "$@" >"$logdir/$name.log" 2>&1; then
+		passed=$((passed + 1))
+		echo "PASS $name ($((SECONDS - t0)) s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "FAIL $name ($((SECONDS - t0)) s), last lines of $logdir/$name.log:"
+		tail -n 25 "$logdir/$name.log" | sed 's/^/    /'
+	fi
+}
+
+krel=$("$XPN_TOP/scripts/toolchain.sh")
+"$XPN_TOP/scripts/kernel-rust.sh"
+KDIR=/usr/src/linux-headers-$krel
+
+# --- host tests: every cargo test counts as one test -------------------------
+host_tests() {
+	local out=$logdir/host.log
+	if [ -n "$only" ] && [[ host != *$only* ]]; then return 0; fi
+	xpn_log "test host: cargo test (kernel's rustc)"
+	"$XPN_TOP/scripts/host-tests.sh" >"$out" 2>&1
+	local rc=$?
+	local p f
+	p=$(awk '/^test result:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) s += $i} END {print s + 0}' "$out")
+	f=$(awk '/^test result:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) s += $i} END {print s + 0}' "$out")
+	p=${p:-0}; f=${f:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi # did not build
+	passed=$((passed + p)); failed=$((failed + f))
+	echo "host: $p passed, $f failed (cargo test, $out)"
+	[ "$f" = 0 ] || { failures+=(host); grep -E '^test .* FAILED|^error' "$out" | head -n 20; }
+}
+host_tests
+
+run lint "$XPN_TOP/scripts/lint.sh"
+
+# --- the module build --------------------------------------------------------
+build_clean() {
+	local w
+	xpn_chroot sh -c "cd $XPN_SRC_IN_ROOT && make clean KDIR=$KDIR >/dev/null" || return 1
+	[ ! -e "$XPN_TOP/xen_pv_net.ko" ] || { echo "make clean left xen_pv_net.ko"; return 1; }
+	xpn_chroot sh -c "cd $XPN_SRC_IN_ROOT && make KDIR=$KDIR" >"$logdir/build.out" 2>&1 || {
+		cat "$logdir/build.out"; return 1; }
+	cat "$logdir/build.out"
+	[ -f "$XPN_TOP/xen_pv_net.ko" ] || { echo "no xen_pv_net.ko"; return 1; }
+	w=$(grep -c -E '^(warning|error)' "$logdir/build.out" || true)
+	[ "$w" = 0 ] || { echo "the build emitted $w warnings"; return 1; }
+}
+run build build_clean
+
+# A target without CONFIG_RUST / CONFIG_XEN / the Rust artifacts gets one
+# clear line, not compiler errors. Fake build trees hold just the config.
+fake_kdir() { # DIR CONFIG-LINES...
+	local d=$1; shift
+	rm -rf "$d"; mkdir -p "$d/include/config"
+	printf '%s\n' "$@" >"$d/include/config/auto.conf"
+}
+expect_error() { # KDIR PATTERN
+	local out
+	out=$(make -s -C "$XPN_TOP" KDIR="$1" 2>&1) && { echo "build succeeded against $1"; return 1; }
+	echo "$out"
+	echo "$out" | grep -q -- "$2" || { echo "expected: $2"; return 1; }
+	[ "$(echo "$out" | grep -c 'xen_pv_net:')" = 1 ] || { echo "expected one error line"; return 1; }
+}
+build_errors() {
+	local t=$logdir/fake
+	fake_kdir "$t/norust" CONFIG_XEN=y CONFIG_XEN_PVHVM_GUEST=y
+	expect_error "$t/norust" "built without CONFIG_RUST=y"
+	fake_kdir "$t/noxen" CONFIG_RUST=y
+	expect_error "$t/noxen" "built without CONFIG_XEN"
+	fake_kdir "$t/nohvm" CONFIG_RUST=y CONFIG_XEN=y
+	expect_error "$t/nohvm" "Xen HVM guest support"
+	fake_kdir "$t/noartifacts" CONFIG_RUST=y CONFIG_XEN=y CONFIG_XEN_PVHVM_GUEST=y
+	expect_error "$t/noartifacts" "Rust build tree of .* is incomplete"
+	expect_error "$t/does-not-exist" "no kernel build tree"
+}
+run build-errors build_errors
+
+# --- DKMS ----------------------------------------------------------------------
+dkms_install() {
+	local ko
+	ko=$("$XPN_TOP/scripts/dkms.sh") || return 1
+	[ -f "$XPN_ROOT$ko" ] || { echo "dkms did not install $ko"; return 1; }
+	xpn_chroot dkms status -m xen_pv_net -k "$krel" | grep -q ': installed' || return 1
+	xpn_chroot modinfo -F vermagic "$ko" | grep -q "^$krel " ||
+		{ echo "vermagic does not name $krel"; return 1; }
+	grep -q '^BUILD_EXCLUSIVE_CONFIG="CONFIG_RUST CONFIG_XEN"' "$XPN_TOP/dkms.conf"
+	grep -q '^AUTOINSTALL="yes"' "$XPN_TOP/dkms.conf"
+}
+run dkms dkms_install
+
+# --- lab tests -----------------------------------------------------------------
+if [ "$lab" = 1 ]; then
+	run lab-prepare "$XPN_TOP/scripts/lab.sh" prepare
+	run lab-smoke-native "$XPN_TOP/scripts/lab.sh" run-native "$XPN_TOP/tests/lab/smoke-native.sh"
+	for t in "$XPN_TOP"/tests/lab/xen-*.sh; do
+		[ -e "$t" ] || continue
+		name=$(basename "$t" .sh)
+		dom0=${t%.sh}.dom0
+		run "lab-$name" "$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
+	done
+fi
+
+[ "${#failures[@]}" = 0 ] || echo "failed: ${failures[*]}"
+echo "logs: $logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
