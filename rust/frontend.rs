@@ -40,8 +40,8 @@ unsafe impl Sync for Driver {}
 static DRIVER: Driver = Driver(Opaque::zeroed());
 static PROBE_VIF: Driver = Driver(Opaque::zeroed());
 
-/// How long to wait for the backend to acknowledge closing, in 10 ms steps.
-const CLOSE_WAIT_STEPS: u32 = 500;
+/// How long to wait for the backend to change state, in 10 ms steps.
+const WAIT_STEPS: u32 = 3000;
 
 fn kdev(xb: *mut sys::xenbus_device) -> &'static kernel::device::Device {
     // SAFETY: xenbus hands us a live device for the duration of the
@@ -101,6 +101,22 @@ unsafe extern "C" fn probe(
     };
     // SAFETY: `xb` is live.
     unsafe { sys::xpn_set_drvdata(xb, netdev.cast()) };
+    // After an earlier unbind the device (and the backend) sit in Closed:
+    // announce a fresh frontend and let the backend leave Closed, or its
+    // stale state would read as a disconnect.
+    // SAFETY: `xb` is live.
+    unsafe { sys::xenbus_switch_state(xb, XenbusState::Initialising.as_u32() as _) };
+    if !wait_otherend(xb, |s| {
+        !matches!(s, XenbusState::Closed | XenbusState::Unknown)
+    }) {
+        dev_err!(dev, "backend stayed closed: device not created\n");
+        // SAFETY: not registered; nothing else uses it.
+        unsafe {
+            sys::xpn_set_drvdata(xb, core::ptr::null_mut());
+            Device::destroy(netdev);
+        }
+        return -(kernel::bindings::ENODEV as c_int);
+    }
     dev_info!(
         dev,
         "{} found, mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
@@ -165,19 +181,26 @@ fn otherend_state(xb: *mut sys::xenbus_device) -> XenbusState {
         .unwrap_or(XenbusState::Unknown)
 }
 
+/// Waits (bounded, sleeping) until the backend's state satisfies `ok`.
+fn wait_otherend(xb: *mut sys::xenbus_device, ok: impl Fn(XenbusState) -> bool) -> bool {
+    for _ in 0..WAIT_STEPS {
+        if ok(otherend_state(xb)) {
+            return true;
+        }
+        // SAFETY: probe and remove may sleep.
+        unsafe { sys::msleep(10) };
+    }
+    false
+}
+
 /// Switches to `state` and waits (bounded) for the backend to reach one of
 /// `until`.
 fn close_step(xb: *mut sys::xenbus_device, state: XenbusState, until: &[XenbusState]) {
     // SAFETY: `xb` is live.
     unsafe { sys::xenbus_switch_state(xb, state.as_u32() as _) };
-    for _ in 0..CLOSE_WAIT_STEPS {
-        if until.contains(&otherend_state(xb)) {
-            return;
-        }
-        // SAFETY: sleeping is allowed in remove.
-        unsafe { sys::msleep(10) };
+    if !wait_otherend(xb, |s| until.contains(&s)) {
+        dev_warn!(kdev(xb), "backend did not reach {:?} in time\n", until);
     }
-    dev_warn!(kdev(xb), "backend did not reach {:?} in time\n", until);
 }
 
 unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
@@ -202,7 +225,7 @@ unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
     // SAFETY: nothing uses the net_device any more.
     unsafe {
         sys::xpn_set_drvdata(xb, core::ptr::null_mut());
-        sys::free_netdev(netdev);
+        Device::destroy(netdev);
     }
 }
 

@@ -686,6 +686,20 @@ impl Device {
         Ok(netdev)
     }
 
+    /// Frees a net_device made by [`Device::create`].
+    ///
+    /// # Safety
+    ///
+    /// `netdev` is unregistered, torn down and unused.
+    pub(crate) unsafe fn destroy(netdev: *mut sys::net_device) {
+        // SAFETY: caller; NAPI was added in `create` and is disabled.
+        unsafe {
+            let d = device(netdev);
+            sys::xpn_netif_napi_del(ptr::addr_of!(d.napi).cast_mut());
+            sys::free_netdev(netdev);
+        }
+    }
+
     /// Connects to the backend (`xennet_connect`): rings, grants, event
     /// channel, RX buffers, the XenStore transaction, and state Connected.
     pub(crate) fn connect(&self, config: &FrontendConfig) -> Result {
