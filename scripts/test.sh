@@ -123,6 +123,9 @@ dkms_install() {
 	grep -q '^AUTOINSTALL="yes"' "$XPN_TOP/dkms.conf"
 }
 run dkms dkms_install
+# The lab tests use the module DKMS built and installed.
+XPN_MODULE=$XPN_ROOT/lib/modules/$krel/updates/dkms/xen_pv_net.ko
+export XPN_MODULE
 
 # --- lab tests -----------------------------------------------------------------
 if [ "$lab" = 1 ]; then
