@@ -22,8 +22,8 @@ use crate::grant::GrantPool;
 use crate::negotiate::{self, BackendFeatures, ConnectPlan, FrontendConfig, QueueKeys};
 use crate::netif::{GrantRef, NETTXF_DATA_VALIDATED, SRING_RSP_PROD_OFFSET, XEN_PAGE_SIZE};
 use crate::queue::{
-    RxEvent, RxQueue, TxCompletion, TxPiece, TxQueue, TxStatus, MAX_TX_PIECES, RX_RING_SIZE,
-    TX_RING_SIZE,
+    QueueError, RxEvent, RxQueue, TxCompletion, TxPiece, TxQueue, TxStatus, MAX_TX_PIECES,
+    RX_RING_SIZE, TX_RING_SIZE,
 };
 use crate::ring::FrontRing;
 use crate::sys;
@@ -96,6 +96,9 @@ pub(crate) struct Device {
     connected: AtomicBool,
     /// The backend misbehaved: the device is disabled.
     broken: AtomicBool,
+    /// The backend kept access to a page it had to give back: from now on
+    /// no TX skb or RX page is freed (they are leaked, never reused).
+    grant_stuck: AtomicBool,
     /// `register_netdev` succeeded.
     pub(crate) registered: AtomicBool,
     /// RX responses consumed so far (published by NAPI for the interrupt
@@ -206,6 +209,7 @@ impl Device {
         if unsafe { sys::gnttab_end_foreign_access_ref(gref) } != 0 {
             true
         } else {
+            self.grant_stuck.store(true, Ordering::Release);
             self.set_broken(Broken::GrantInUse(gref));
             false
         }
@@ -231,6 +235,10 @@ impl Device {
             if let Err(e) = pool.free(c.grant) {
                 self.set_broken(Broken::Queue("tx grant", &e));
             }
+        }
+        if self.grant_stuck.load(Ordering::Acquire) {
+            // The backend may still read this skb's pages: leak it.
+            return;
         }
         if let Some(status) = c.packet_done {
             // SAFETY: the skb was handed to the ring in `xmit` and the ring
@@ -596,7 +604,10 @@ unsafe extern "C" fn napi_poll(napi: *mut sys::napi_struct, budget: c_int) -> c_
     let (rx, stash) = unsafe { ((*d.rx.get()).assume_init_mut(), &mut *d.stash.get()) };
     let res = rx.poll(budget, |ev, pool| match ev {
         RxEvent::Packet(pkt) => d.rx_packet(&pkt, pool, stash),
-        RxEvent::Dropped(_) => inc(&d.stats.rx_errors, 1),
+        // The backend reported an error for this packet: count it.
+        RxEvent::Dropped(QueueError::ErrorStatus { .. }) => inc(&d.stats.rx_errors, 1),
+        // The backend wrote something invalid.
+        RxEvent::Dropped(e) => d.set_broken(Broken::Queue("rx", &e)),
     });
     let work = match res {
         Ok(p) => p.work(),
