@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Benchmark: xen_pv_net vs Linux's xen-netfront vs the emulated e1000, in one
+# boot of the Xen lab (same HVM guest, interleaved rounds). Writes
+# results/DATE/bench.{md,json,png} and the serial log. A benchmark reports,
+# it does not judge numbers; it fails if a NIC cannot carry traffic.
+#
+# Usage: scripts/bench.sh   (XPN_BENCH_ROUNDS=3 XPN_BENCH_SECS=5 by default)
+. "$(dirname "$0")/lib.sh"
+xpn_need_root
+"$XPN_TOP/scripts/toolchain.sh" >/dev/null
+"$XPN_TOP/scripts/kernel-rust.sh"
+ko=$("$XPN_TOP/scripts/dkms.sh")
+"$XPN_TOP/scripts/lab.sh" prepare
+# matplotlib for the chart, in the toolchain root (not on the host).
+xpn_chroot sh -c 'python3 -c "import matplotlib" 2>/dev/null ||
+	apt-get -q -y install python3-matplotlib >/dev/null' || xpn_die "cannot install python3-matplotlib"
+
+out=$XPN_TOP/results/$(date +%Y-%m-%d)
+mkdir -p "$out"
+log=$out/bench-serial.log
+krel=$("$XPN_TOP/scripts/toolchain.sh")
+# The guest script, with the knobs set at its top.
+guest=$(mktemp /tmp/xpn-bench-guest.XXXXXX)
+trap 'rm -f "$guest"' EXIT
+{
+	echo "XPN_BENCH_ROUNDS=${XPN_BENCH_ROUNDS:-3}"
+	echo "XPN_BENCH_SECS=${XPN_BENCH_SECS:-5}"
+	cat "$XPN_TOP/scripts/lab/bench-guest.sh"
+} >"$guest"
+XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-2400} \
+	"$XPN_TOP/scripts/lab.sh" run "$guest" ||
+	xpn_die "the benchmark run failed (a NIC did not carry traffic?), see $log"
+xen=$(sed -n 's/.*Xen version \([0-9][0-9.]*\).*/\1/p' "$log" | head -n1)
+desc="QEMU TCG (no KVM) on $(nproc) host cores, Xen ${xen:-?}, HVM guest with 2 vCPUs, kernel $krel, $(date +%Y-%m-%d)"
+cp "$XPN_TOP/scripts/bench-report.py" "$XPN_ROOT/tmp/bench-report.py"
+mkdir -p "$XPN_ROOT/tmp/bench-out"
+cp "$log" "$XPN_ROOT/tmp/bench-out/serial.log"
+xpn_chroot python3 /tmp/bench-report.py /tmp/bench-out/serial.log /tmp/bench-out "$desc" ||
+	xpn_die "bench-report failed"
+cp "$XPN_ROOT"/tmp/bench-out/bench.{md,json,png} "$out/"
+xpn_log "results in $out"
