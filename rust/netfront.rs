@@ -22,8 +22,8 @@ use crate::grant::GrantPool;
 use crate::negotiate::{self, BackendFeatures, ConnectPlan, FrontendConfig, QueueKeys};
 use crate::netif::{GrantRef, NETTXF_DATA_VALIDATED, SRING_RSP_PROD_OFFSET, XEN_PAGE_SIZE};
 use crate::queue::{
-    QueueError, RxEvent, RxQueue, TxCompletion, TxPiece, TxQueue, TxStatus, MAX_TX_PIECES,
-    RX_RING_SIZE, TX_RING_SIZE,
+    split_pages, QueueError, RxEvent, RxQueue, TxCompletion, TxPiece, TxQueue, TxStatus,
+    MAX_TX_PIECES, RX_RING_SIZE, TX_RING_SIZE,
 };
 use crate::ring::FrontRing;
 use crate::sys;
@@ -398,25 +398,6 @@ unsafe extern "C" fn ndo_stop(netdev: *mut sys::net_device) -> c_int {
         sys::napi_disable(ptr::addr_of!(d.napi).cast_mut());
     }
     0
-}
-
-/// Splits `len` bytes at `addr` into page-bounded pieces.
-pub(crate) fn split_pages(addr: usize, len: usize, out: &mut [TxPiece]) -> Option<usize> {
-    let mut n = 0;
-    let mut addr = addr;
-    let mut left = len;
-    while left > 0 {
-        let off = addr % XEN_PAGE_SIZE;
-        let chunk = left.min(XEN_PAGE_SIZE - off);
-        *out.get_mut(n)? = TxPiece {
-            offset: off as u16,
-            len: chunk as u16,
-        };
-        n += 1;
-        addr += chunk;
-        left -= chunk;
-    }
-    Some(n)
 }
 
 unsafe extern "C" fn ndo_start_xmit(
