@@ -21,9 +21,16 @@ int xpn_xen_domain_type(void)
 	return xen_domain_type;
 }
 
+/*
+ * xenbus takes a reference on a frontend driver's module for every device
+ * bound to it, so a module owning its xenbus_driver cannot be unloaded while
+ * a vif exists. xen_pv_net registers without an owner instead: its exit
+ * unregisters the driver, which removes every bound device first, like any
+ * other bus driver, so `rmmod` works with interfaces up.
+ */
 int xpn_xenbus_register_frontend(struct xenbus_driver *drv)
 {
-	return xenbus_register_frontend(drv);
+	return __xenbus_register_frontend(drv, NULL, KBUILD_MODNAME);
 }
 
 int xpn_otherend_state(struct xenbus_device *dev)

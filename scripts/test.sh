@@ -131,6 +131,9 @@ export XPN_MODULE
 if [ "$lab" = 1 ]; then
 	run lab-prepare "$XPN_TOP/scripts/lab.sh" prepare
 	run lab-smoke-native "$XPN_TOP/scripts/lab.sh" run-native "$XPN_TOP/tests/lab/smoke-native.sh"
+	# The lab reports a failing guest script as a failure.
+	run lab-reports-failure sh -c '! XPN_LAB_QUIET=1 "$0" run-native "$1"' \
+		"$XPN_TOP/scripts/lab.sh" "$XPN_TOP/tests/lab/smoke-fail.sh"
 	for t in "$XPN_TOP"/tests/lab/xen-*.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
