@@ -468,7 +468,7 @@ do_run() {
 		-net none \
 		-kernel "$l/xen" \
 		-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all" \
-		-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6,$RUN_DIR/dom0.cpio"
+		-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60)),$RUN_DIR/dom0.cpio"
 	finish
 }
 

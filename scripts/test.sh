@@ -129,6 +129,9 @@ export XPN_MODULE
 
 # --- lab tests -----------------------------------------------------------------
 if [ "$lab" = 1 ]; then
+	# One boot may run a long scenario (20 reload cycles): 30 minutes at most,
+	# and never 4 minutes without console output.
+	export XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-1800} XPN_LAB_QUIET=1
 	run lab-prepare "$XPN_TOP/scripts/lab.sh" prepare
 	run lab-smoke-native "$XPN_TOP/scripts/lab.sh" run-native "$XPN_TOP/tests/lab/smoke-native.sh"
 	# The lab reports a failing guest script as a failure.

@@ -36,21 +36,19 @@ while [ $i -le 20 ]; do
 done
 check "kernel log clean after 20 reload cycles" kernel_log_clean
 
-# Detach and attach, signalled to dom0 over the e1000 (the vif goes away).
-emu=$(emu_up) || fail "no e1000 interface"
-wait_link "$emu" 20 || fail "$emu: no carrier"
+# Detach and attach: we ask dom0 over the vif itself, then watch it go away
+# and a new one arrive.
 mkdir -p /tmp/www
 busybox httpd -p 8080 -h /tmp/www
 touch /tmp/www/detach.req
 n=0
 while iface_by_mac "$XPN_PV_MAC" xen_pv_net >/dev/null; do
 	n=$((n + 1))
-	[ $n -le 120 ] || fail "the vif did not go away after xl network-detach"
+	[ $n -le 180 ] || fail "the vif did not go away after xl network-detach"
 	sleep 1
 done
 log "ok: interface removed by xl network-detach"
-wait_http "http://$XPN_EMU_PEER/attached" 180 || fail "dom0 did not attach a new vif"
-pv=$(pv_up xen_pv_net 90) || fail "no interface after xl network-attach"
+pv=$(pv_up xen_pv_net 180) || fail "no interface after xl network-attach"
 wait_link "$pv" 30 || fail "$pv: no carrier after attach"
 check "ping dom0 over the re-attached $pv" ping_ok "$XPN_PV_PEER" 5 "$pv"
 check "module stayed loaded" module_loaded xen_pv_net
