@@ -20,7 +20,7 @@ use kernel::prelude::*;
 
 use crate::grant::GrantPool;
 use crate::negotiate::{self, BackendFeatures, ConnectPlan, FrontendConfig, QueueKeys};
-use crate::netif::{GrantRef, NETTXF_DATA_VALIDATED, SRING_RSP_PROD_OFFSET, XEN_PAGE_SIZE};
+use crate::netif::{GrantRef, NETTXF_DATA_VALIDATED, SRING_RSP_PROD_OFFSET};
 use crate::queue::{
     split_pages, QueueError, RxEvent, RxQueue, TxCompletion, TxPiece, TxQueue, TxStatus,
     MAX_TX_PIECES, RX_RING_SIZE, TX_RING_SIZE,
