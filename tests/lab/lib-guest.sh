@@ -28,6 +28,12 @@ log() { echo "[guest] $*"; }
 # fail MSG: print "FAIL: MSG" and end the scenario with status 1.
 fail() {
 	echo "FAIL: $*"
+	echo "last kernel messages:"
+	dmesg | tail -n 25 | sed 's/^/  dmesg: /'
+	for _d in /sys/class/net/*; do
+		[ -e "$_d/device/driver" ] || continue
+		echo "  ${_d##*/}: driver=$(basename "$(readlink "$_d/device/driver")") operstate=$(cat "$_d/operstate") carrier=$(cat "$_d/carrier" 2>/dev/null) rx=$(cat "$_d/statistics/rx_packets") tx=$(cat "$_d/statistics/tx_packets") rx_err=$(cat "$_d/statistics/rx_errors") tx_drop=$(cat "$_d/statistics/tx_dropped")"
+	done
 	exit 1
 }
 # check DESC CMD...: run CMD; log "ok: DESC" or fail with DESC.
