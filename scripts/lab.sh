@@ -35,7 +35,7 @@ xpn_need_root
 
 # Packages of the dom0 root (all from trixie).
 DOM0_PKGS="xen-utils-4.20 xen-hypervisor-4.20-amd64 qemu-system-xen seabios
-ipxe-qemu iperf3 iproute2 kmod busybox-static util-linux procps bash"
+ipxe-qemu iperf3 iproute2 kmod busybox-static util-linux procps bash ethtool"
 # Kernel modules dom0 loads (dependencies are resolved from modules.dep).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback
 bridge tun"
@@ -209,10 +209,11 @@ prepare_domU_image() {
 	for a in $("$stage/bin/busybox" --list-full); do
 		[ -e "$stage/$a" ] || ln -s /bin/busybox "$stage/$a"
 	done
-	# iperf3, and kmod (busybox's insmod retries a failed finit_module with
-	# init_module, so a module's init runs twice; kmod's does not), with the
-	# libraries they need, found by ldd inside the dom0 root.
-	for bin in /usr/bin/iperf3 /usr/bin/kmod; do
+	# iperf3, ethtool, and kmod (busybox's insmod retries a failed
+	# finit_module with init_module, so a module's init runs twice; kmod's
+	# does not), with the libraries they need, found by ldd inside the dom0
+	# root.
+	for bin in /usr/bin/iperf3 /usr/sbin/ethtool /usr/bin/kmod; do
 		cp "$d0$bin" "$stage$bin"
 		for lib in $(xpn_lab_rootrun "$d0" ldd "$bin" |
 			awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}'); do
