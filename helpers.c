@@ -3,13 +3,17 @@
  * C helpers of xen_pv_net: wrappers for macros and static inlines, and the
  * C compiler's view of the structures the Rust crate touches.
  */
+#include <linux/cpumask.h>
 #include <linux/etherdevice.h>
+#include <linux/ethtool.h>
 #include <linux/module.h>
+#include <linux/rtnetlink.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/stddef.h>
 #include <net/gro.h>
+#include <xen/interface/io/netif.h>
 #include <xen/page.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
@@ -173,6 +177,201 @@ void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,
 	s->tx_dropped = tx_dropped;
 }
 
+/*
+ * Offloads as xen-netfront sets them up: everything the protocol can do is
+ * on until the backend's features are known; ndo_fix_features then masks
+ * what the backend lacks (netdev_update_features after connecting). Unlike
+ * xen-netfront, IPv4 checksum offload can be switched off too.
+ */
+void xpn_netdev_init_offloads(struct net_device *dev, const void *ethtool_ops)
+{
+	dev->features = NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST;
+	dev->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM |
+			   NETIF_F_TSO | NETIF_F_TSO6;
+	dev->features |= dev->hw_features;
+	dev->ethtool_ops = ethtool_ops;
+	netif_set_tso_max_size(dev, XEN_NETIF_MAX_TX_SIZE);
+}
+
+static netdev_features_t xpn_features_of(unsigned int bits)
+{
+	netdev_features_t f = 0;
+
+	if (bits & XPN_F_SG)
+		f |= NETIF_F_SG;
+	if (bits & XPN_F_TSO)
+		f |= NETIF_F_TSO;
+	if (bits & XPN_F_TSO6)
+		f |= NETIF_F_TSO6;
+	if (bits & XPN_F_IP_CSUM)
+		f |= NETIF_F_IP_CSUM;
+	if (bits & XPN_F_IPV6_CSUM)
+		f |= NETIF_F_IPV6_CSUM;
+	return f;
+}
+
+/* @features without the offloads (of those we know) not in @allowed. */
+u64 xpn_features_allowed(u64 features, unsigned int allowed)
+{
+	netdev_features_t ours = xpn_features_of(XPN_F_SG | XPN_F_TSO |
+						 XPN_F_TSO6 | XPN_F_IP_CSUM |
+						 XPN_F_IPV6_CSUM);
+
+	return features & ~(ours & ~xpn_features_of(allowed));
+}
+
+/* The offloads (of those we know) in @features, as XPN_F_* bits. */
+unsigned int xpn_features_bits(u64 features)
+{
+	unsigned int bits = 0;
+
+	if (features & NETIF_F_SG)
+		bits |= XPN_F_SG;
+	if (features & NETIF_F_TSO)
+		bits |= XPN_F_TSO;
+	if (features & NETIF_F_TSO6)
+		bits |= XPN_F_TSO6;
+	if (features & NETIF_F_IP_CSUM)
+		bits |= XPN_F_IP_CSUM;
+	if (features & NETIF_F_IPV6_CSUM)
+		bits |= XPN_F_IPV6_CSUM;
+	return bits;
+}
+
+u64 xpn_netdev_features(struct net_device *dev)
+{
+	return READ_ONCE(dev->features);
+}
+
+void xpn_netdev_update_features(struct net_device *dev, bool take_rtnl)
+{
+	if (take_rtnl)
+		rtnl_lock();
+	netdev_update_features(dev);
+	if (take_rtnl)
+		rtnl_unlock();
+}
+
+unsigned int xpn_netdev_mtu(struct net_device *dev)
+{
+	return READ_ONCE(dev->mtu);
+}
+
+void xpn_netdev_set_mtu(struct net_device *dev, unsigned int mtu)
+{
+	WRITE_ONCE(dev->mtu, mtu);
+}
+
+int xpn_set_real_num_queues(struct net_device *dev, unsigned int n,
+			    bool take_rtnl)
+{
+	int err;
+
+	if (take_rtnl)
+		rtnl_lock();
+	err = netif_set_real_num_queues(dev, n, n);
+	if (take_rtnl)
+		rtnl_unlock();
+	return err;
+}
+
+unsigned int xpn_real_num_tx_queues(struct net_device *dev)
+{
+	return READ_ONCE(dev->real_num_tx_queues);
+}
+
+unsigned int xpn_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+void xpn_rtnl_lock(void)
+{
+	rtnl_lock();
+}
+
+void xpn_rtnl_unlock(void)
+{
+	rtnl_unlock();
+}
+
+void xpn_drvinfo_set(void *info, const char *driver, const char *version,
+		     struct xenbus_device *xb)
+{
+	struct ethtool_drvinfo *i = info;
+
+	strscpy(i->driver, driver, sizeof(i->driver));
+	strscpy(i->version, version, sizeof(i->version));
+	strscpy(i->bus_info, dev_name(&xb->dev), sizeof(i->bus_info));
+}
+
+unsigned int xpn_skb_queue_mapping(const struct sk_buff *skb)
+{
+	return skb_get_queue_mapping(skb);
+}
+
+u32 xpn_skb_get_hash(struct sk_buff *skb)
+{
+	return skb_get_hash(skb);
+}
+
+/* Fragment @i of @skb: its (possibly compound) page, offset and length. */
+bool xpn_skb_frag(const struct sk_buff *skb, unsigned int i,
+		  struct page **page, unsigned int *off, unsigned int *len)
+{
+	const skb_frag_t *frag;
+
+	if (i >= skb_shinfo(skb)->nr_frags)
+		return false;
+	frag = &skb_shinfo(skb)->frags[i];
+	*page = skb_frag_page(frag);
+	*off = skb_frag_off(frag);
+	*len = skb_frag_size(frag);
+	return *page != NULL;
+}
+
+/* The frame number of the @n-th page after @page. */
+unsigned long xpn_page_nth_gfn(struct page *page, unsigned long n)
+{
+#ifdef nth_page
+	return xen_page_to_gfn(nth_page(page, n));
+#else
+	/* Newer kernels: the pages of a compound page are contiguous. */
+	return xen_page_to_gfn(page + n);
+#endif
+}
+
+/*
+ * The Xen GSO type of @skb (XEN_NETIF_GSO_TYPE_NONE if it is not GSO, -1 if
+ * its GSO type cannot be expressed) and its segment size in @size.
+ */
+int xpn_skb_gso(const struct sk_buff *skb, u16 *size)
+{
+	const struct skb_shared_info *sh = skb_shinfo(skb);
+
+	if (!skb_is_gso(skb))
+		return XEN_NETIF_GSO_TYPE_NONE;
+	*size = sh->gso_size;
+	if (sh->gso_type & SKB_GSO_TCPV4)
+		return XEN_NETIF_GSO_TYPE_TCPV4;
+	if (sh->gso_type & SKB_GSO_TCPV6)
+		return XEN_NETIF_GSO_TYPE_TCPV6;
+	return -1;
+}
+
+/* Attaches @len bytes at @off of @page (ours, one page) as the next frag. */
+void xpn_skb_add_rx_frag(struct sk_buff *skb, struct page *page,
+			 unsigned int off, unsigned int len)
+{
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, off, len,
+			PAGE_SIZE);
+}
+
+unsigned int xpn_skb_max_frags(void)
+{
+	return MAX_SKB_FRAGS;
+}
+
 unsigned int xpn_skb_len(const struct sk_buff *skb)
 {
 	return skb->len;
@@ -224,13 +423,30 @@ void xpn_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len)
 }
 
 /*
- * Hands a received frame to the stack. A frame whose checksum the backend
- * left blank gets its partial checksum set up (or is dropped if its headers
- * do not allow that); validated data is marked as such.
+ * Hands a received frame to the stack: pulls the first @pull bytes into
+ * the linear area, sets up GSO from the backend's extra info (@gso_type a
+ * XEN_NETIF_GSO_TYPE_*, validated by the caller), sets up the partial
+ * checksum of a frame whose checksum the backend left blank (or drops the
+ * frame if its headers do not allow that: -EPROTO) and marks validated
+ * data as such.
  */
 int xpn_rx_deliver(struct napi_struct *napi, struct net_device *dev,
-		   struct sk_buff *skb, bool csum_blank, bool data_validated)
+		   struct sk_buff *skb, unsigned int pull, bool csum_blank,
+		   bool data_validated, u16 gso_size, u8 gso_type)
 {
+	if (pull > skb_headlen(skb) &&
+	    !__pskb_pull_tail(skb, pull - skb_headlen(skb))) {
+		kfree_skb(skb);
+		return -ENOMEM;
+	}
+	if (gso_type != XEN_NETIF_GSO_TYPE_NONE) {
+		skb_shinfo(skb)->gso_size = gso_size;
+		skb_shinfo(skb)->gso_type =
+			(gso_type == XEN_NETIF_GSO_TYPE_TCPV4 ? SKB_GSO_TCPV4 :
+								SKB_GSO_TCPV6) |
+			SKB_GSO_DODGY;
+		skb_shinfo(skb)->gso_segs = 0;
+	}
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_reset_network_header(skb);
 	if (csum_blank) {
@@ -270,8 +486,26 @@ const struct xpn_layout xpn_c_layout[] = {
 	XPN_OFF(net_device_ops, ndo_open),
 	XPN_OFF(net_device_ops, ndo_stop),
 	XPN_OFF(net_device_ops, ndo_start_xmit),
+	XPN_OFF(net_device_ops, ndo_select_queue),
 	XPN_OFF(net_device_ops, ndo_get_stats64),
+	XPN_OFF(net_device_ops, ndo_fix_features),
+	XPN_OFF(net_device_ops, ndo_set_features),
+	XPN_OFF(net_device_ops, ndo_change_mtu),
 	XPN_OFF(net_device_ops, ndo_validate_addr),
+	XPN_SIZE(ethtool_ops),
+	XPN_OFF(ethtool_ops, get_drvinfo),
+	XPN_OFF(ethtool_ops, get_link),
+	XPN_OFF(ethtool_ops, get_sset_count),
+	XPN_OFF(ethtool_ops, get_strings),
+	XPN_OFF(ethtool_ops, get_ethtool_stats),
+	XPN_OFF(ethtool_ops, get_channels),
+	XPN_OFF(ethtool_ops, set_channels),
+	XPN_SIZE(ethtool_channels),
+	XPN_OFF(ethtool_channels, max_combined),
+	XPN_OFF(ethtool_channels, rx_count),
+	XPN_OFF(ethtool_channels, tx_count),
+	XPN_OFF(ethtool_channels, other_count),
+	XPN_OFF(ethtool_channels, combined_count),
 	XPN_SIZE(napi_struct),
 	{ "spinlock_t", sizeof(spinlock_t) },
 };

@@ -65,7 +65,39 @@ void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,
 		     u64 rx_bytes, u64 tx_bytes, u64 rx_errors, u64 tx_errors,
 		     u64 rx_dropped, u64 tx_dropped);
 
+/* Offloads and MTU (bits: rust/negotiate.rs NetFeatures). */
+#define XPN_F_SG	(1U << 0)
+#define XPN_F_TSO	(1U << 1)
+#define XPN_F_TSO6	(1U << 2)
+#define XPN_F_IP_CSUM	(1U << 3)
+#define XPN_F_IPV6_CSUM	(1U << 4)
+void xpn_netdev_init_offloads(struct net_device *dev, const void *ethtool_ops);
+u64 xpn_features_allowed(u64 features, unsigned int allowed);
+unsigned int xpn_features_bits(u64 features);
+u64 xpn_netdev_features(struct net_device *dev);
+void xpn_netdev_update_features(struct net_device *dev, bool take_rtnl);
+unsigned int xpn_netdev_mtu(struct net_device *dev);
+void xpn_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
+int xpn_set_real_num_queues(struct net_device *dev, unsigned int n, bool take_rtnl);
+unsigned int xpn_real_num_tx_queues(struct net_device *dev);
+unsigned int xpn_num_online_cpus(void);
+void xpn_rtnl_lock(void);
+void xpn_rtnl_unlock(void);
+
+/* ethtool. */
+void xpn_drvinfo_set(void *info, const char *driver, const char *version,
+		     struct xenbus_device *xb);
+
 /* sk_buff. */
+unsigned int xpn_skb_queue_mapping(const struct sk_buff *skb);
+u32 xpn_skb_get_hash(struct sk_buff *skb);
+bool xpn_skb_frag(const struct sk_buff *skb, unsigned int i,
+		  struct page **page, unsigned int *off, unsigned int *len);
+unsigned long xpn_page_nth_gfn(struct page *page, unsigned long n);
+int xpn_skb_gso(const struct sk_buff *skb, u16 *size);
+void xpn_skb_add_rx_frag(struct sk_buff *skb, struct page *page,
+			 unsigned int off, unsigned int len);
+unsigned int xpn_skb_max_frags(void);
 unsigned int xpn_skb_len(const struct sk_buff *skb);
 unsigned int xpn_skb_headlen(const struct sk_buff *skb);
 void *xpn_skb_data(const struct sk_buff *skb);
@@ -77,6 +109,7 @@ void xpn_consume_skb_any(struct sk_buff *skb);
 struct sk_buff *xpn_rx_skb_alloc(struct napi_struct *napi, unsigned int len);
 void xpn_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
 int xpn_rx_deliver(struct napi_struct *napi, struct net_device *dev,
-		   struct sk_buff *skb, bool csum_blank, bool data_validated);
+		   struct sk_buff *skb, unsigned int pull, bool csum_blank,
+		   bool data_validated, u16 gso_size, u8 gso_type);
 
 #endif

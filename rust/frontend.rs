@@ -10,7 +10,7 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-use crate::negotiate::{self, FrontendAction, FrontendConfig, XenbusState};
+use crate::negotiate::{self, FrontendAction, XenbusState};
 use crate::netfront::{self, Device, DRV_NAME};
 use crate::sys;
 
@@ -19,7 +19,7 @@ const fn device_id(name: &[u8]) -> sys::xenbus_device_id {
     let mut id = [0; 32];
     let mut i = 0;
     while i < name.len() && i < id.len() - 1 {
-        id[i] = name[i] as _;
+        id[i] = name[i] as kernel::ffi::c_char;
         i += 1;
     }
     sys::xenbus_device_id { devicetype: id }
@@ -59,15 +59,12 @@ fn device_of<'a>(netdev: *mut sys::net_device) -> &'a Device {
     unsafe { &*sys::xpn_netdev_priv(netdev).cast::<Device>() }
 }
 
-fn config() -> FrontendConfig {
-    // One queue, one event channel, no offloads yet.
-    FrontendConfig {
-        max_queues: 1,
-        sg: false,
-        gso: false,
-        ipv6_csum: false,
-        split_event_channels: false,
-    }
+/// Queues to offer: the `max_queues` module parameter (0: one per online
+/// CPU), at most [`crate::netfront::MAX_QUEUES`].
+fn queue_limit() -> u32 {
+    // SAFETY: plain read of the online CPU count.
+    let cpus = unsafe { sys::xpn_num_online_cpus() };
+    negotiate::queue_limit(crate::max_queues_param(), cpus)
 }
 
 unsafe extern "C" fn probe(
@@ -95,7 +92,7 @@ unsafe extern "C" fn probe(
             }
         },
     };
-    let netdev = match Device::create(xb, &mac) {
+    let netdev = match Device::create(xb, &mac, queue_limit()) {
         Ok(n) => n,
         Err(e) => return e.to_errno(),
     };
@@ -105,7 +102,7 @@ unsafe extern "C" fn probe(
     // announce a fresh frontend and let the backend leave Closed, or its
     // stale state would read as a disconnect.
     // SAFETY: `xb` is live.
-    unsafe { sys::xenbus_switch_state(xb, XenbusState::Initialising.as_u32() as _) };
+    unsafe { sys::xenbus_switch_state(xb, XenbusState::Initialising.as_u32()) };
     if !wait_otherend(xb, |s| {
         !matches!(s, XenbusState::Closed | XenbusState::Unknown)
     }) {
@@ -140,13 +137,17 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
         return;
     }
     let d = device_of(netdev);
+    if d.reconfiguring() {
+        // `ethtool -L` drives the state machine itself.
+        return;
+    }
     // SAFETY: `xb` is live.
-    let ours = XenbusState::from_u32(unsafe { (*xb).state } as u32).unwrap_or(XenbusState::Unknown);
-    let theirs = XenbusState::from_u32(state as u32).unwrap_or(XenbusState::Unknown);
+    let ours = XenbusState::from_u32(unsafe { (*xb).state }).unwrap_or(XenbusState::Unknown);
+    let theirs = XenbusState::from_u32(state).unwrap_or(XenbusState::Unknown);
     match negotiate::on_backend_state(ours, theirs) {
         FrontendAction::Nothing | FrontendAction::NotifyPeers => {}
         FrontendAction::Connect => {
-            if let Err(e) = d.connect(&config()) {
+            if let Err(e) = d.connect(false) {
                 // SAFETY: `xb` is live.
                 unsafe {
                     sys::xpn_xenbus_fatal(
@@ -193,33 +194,18 @@ fn wait_otherend(xb: *mut sys::xenbus_device, ok: impl Fn(XenbusState) -> bool) 
     false
 }
 
-/// Switches to `state` and waits (bounded) for the backend to reach one of
-/// `until`.
-fn close_step(xb: *mut sys::xenbus_device, state: XenbusState, until: &[XenbusState]) {
-    // SAFETY: `xb` is live.
-    unsafe { sys::xenbus_switch_state(xb, state.as_u32() as _) };
-    if !wait_otherend(xb, |s| until.contains(&s)) {
-        dev_warn!(kdev(xb), "backend did not reach {:?} in time\n", until);
-    }
-}
-
 unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
     let netdev = netdev_of(xb);
     if netdev.is_null() {
         return;
     }
     let d = device_of(netdev);
-    if d.registered.load(Ordering::Acquire) {
-        // SAFETY: registered in `otherend_changed`; stops the interface
-        // (NAPI disabled) before returning.
-        unsafe { sys::unregister_netdev(netdev) };
-    }
-    d.disconnect();
+    d.unregister();
     // Let the backend unmap before we take the pages back.
     if otherend_state(xb) != XenbusState::Closed {
         use XenbusState::{Closed, Closing, Unknown};
-        close_step(xb, Closing, &[Closing, Closed, Unknown]);
-        close_step(xb, Closed, &[Closed, Unknown]);
+        d.switch_and_wait(Closing, &[Closing, Closed, Unknown]);
+        d.switch_and_wait(Closed, &[Closed, Unknown]);
     }
     d.teardown();
     // SAFETY: nothing uses the net_device any more.

@@ -13,6 +13,8 @@
 use core::fmt;
 use core::fmt::Write as _;
 
+use crate::netif::XEN_NETIF_MAX_TX_SIZE;
+
 // ---------------------------------------------------------------------------
 // XenBus states.
 // ---------------------------------------------------------------------------
@@ -455,6 +457,52 @@ pub fn plan(
         },
         config: *config,
     })
+}
+
+/// How many queues the frontend offers, from the `max_queues` module
+/// parameter (0: one per online CPU) and the number of online CPUs; always
+/// between 1 and [`MAX_QUEUES_DEFAULT`], the most the driver sets up.
+pub fn queue_limit(param: u32, online_cpus: u32) -> u32 {
+    let wanted = if param == 0 { online_cpus } else { param };
+    wanted.clamp(1, MAX_QUEUES_DEFAULT)
+}
+
+/// Default Ethernet MTU (`ETH_DATA_LEN`).
+pub const ETH_DATA_LEN: u32 = 1500;
+
+/// Largest MTU the device allows, as in xen-netfront: the protocol's 16-bit
+/// packet size with scatter-gather, 1500 without. (Above 65521 a full-size
+/// frame with its Ethernet header exceeds the packet size: such frames are
+/// dropped and counted, segmented TCP is not affected.)
+pub fn max_mtu(sg: bool) -> u32 {
+    if sg {
+        XEN_NETIF_MAX_TX_SIZE
+    } else {
+        ETH_DATA_LEN
+    }
+}
+
+impl NetFeatures {
+    /// `NETIF_F_SG`.
+    pub const SG: u32 = 1 << 0;
+    /// `NETIF_F_TSO`.
+    pub const TSO: u32 = 1 << 1;
+    /// `NETIF_F_TSO6`.
+    pub const TSO6: u32 = 1 << 2;
+    /// `NETIF_F_IP_CSUM`.
+    pub const IP_CSUM: u32 = 1 << 3;
+    /// `NETIF_F_IPV6_CSUM`.
+    pub const IPV6_CSUM: u32 = 1 << 4;
+
+    /// The features as a bit set (the constants above), for the kernel glue.
+    pub fn bits(&self) -> u32 {
+        let b = |on: bool, bit: u32| if on { bit } else { 0 };
+        b(self.sg, Self::SG)
+            | b(self.tso, Self::TSO)
+            | b(self.tso6, Self::TSO6)
+            | b(self.ip_csum, Self::IP_CSUM)
+            | b(self.ipv6_csum, Self::IPV6_CSUM)
+    }
 }
 
 /// Per-queue values the frontend publishes.

@@ -271,7 +271,7 @@ impl ExtraInfo {
     }
 
     /// Returns the 8-byte in-memory representation of this slot.
-    pub fn to_bytes(&self) -> [u8; 8] {
+    pub fn to_bytes(self) -> [u8; 8] {
         let p = self.payload();
         [
             self.extra_type,
@@ -361,7 +361,7 @@ impl ExtraInfo {
     }
 
     /// Reinterprets this extra-info slot as an RX response slot.
-    pub fn to_rx_response(&self) -> RxResponse {
+    pub fn to_rx_response(self) -> RxResponse {
         let b = self.to_bytes();
         RxResponse {
             id: u16::from_ne_bytes([b[0], b[1]]),
@@ -381,7 +381,7 @@ impl ExtraInfo {
 
     /// Reinterprets this extra-info slot as a TX request slot; the 4 bytes
     /// past the extra-info structure are zero.
-    pub fn to_tx_request(&self) -> TxRequest {
+    pub fn to_tx_request(self) -> TxRequest {
         let b = self.to_bytes();
         TxRequest {
             gref: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),

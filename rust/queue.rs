@@ -390,6 +390,108 @@ pub fn split_pages(addr: usize, len: usize, out: &mut [TxPiece]) -> Option<usize
     Some(n)
 }
 
+/// The page-bounded pieces of one packet to transmit, gathered from the
+/// spans of memory it lies in (an skb's linear head and its fragments).
+///
+/// Each piece remembers which span it came from and the number of the page
+/// it lies in (its start address or offset divided by the page size), so
+/// the kernel glue can find the page's frame number to grant.
+#[derive(Clone, Copy, Debug)]
+pub struct TxLayout {
+    pieces: [TxPiece; MAX_TX_PIECES],
+    spans: [u8; MAX_TX_PIECES],
+    pages: [usize; MAX_TX_PIECES],
+    n: usize,
+    len: usize,
+}
+
+impl Default for TxLayout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TxLayout {
+    /// An empty layout.
+    pub const fn new() -> Self {
+        TxLayout {
+            pieces: [TxPiece { offset: 0, len: 0 }; MAX_TX_PIECES],
+            spans: [0; MAX_TX_PIECES],
+            pages: [0; MAX_TX_PIECES],
+            n: 0,
+            len: 0,
+        }
+    }
+
+    /// Adds the `len` bytes that start at `start` (an address, or an offset
+    /// from the start of a run of contiguous pages) of span `span`. Returns
+    /// `false`, leaving the layout unusable, if the packet needs more than
+    /// [`MAX_TX_PIECES`] pieces: the caller then linearizes it.
+    pub fn add_span(&mut self, span: u8, start: usize, len: usize) -> bool {
+        let mut at = start;
+        let mut left = len;
+        while left > 0 {
+            let off = at % XEN_PAGE_SIZE;
+            let chunk = left.min(XEN_PAGE_SIZE - off);
+            let (Some(p), Some(s), Some(pg)) = (
+                self.pieces.get_mut(self.n),
+                self.spans.get_mut(self.n),
+                self.pages.get_mut(self.n),
+            ) else {
+                self.n = MAX_TX_PIECES + 1;
+                return false;
+            };
+            *p = TxPiece {
+                offset: off as u16,
+                len: chunk as u16,
+            };
+            *s = span;
+            *pg = at / XEN_PAGE_SIZE;
+            self.n += 1;
+            self.len += chunk;
+            at += chunk;
+            left -= chunk;
+        }
+        self.n <= MAX_TX_PIECES
+    }
+
+    /// The pieces, in packet order (empty if the layout overflowed).
+    pub fn pieces(&self) -> &[TxPiece] {
+        self.pieces.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Span and page number of piece `i` (`None` if the layout overflowed).
+    pub fn source(&self, i: usize) -> Option<(u8, usize)> {
+        if i < self.n && self.n <= MAX_TX_PIECES {
+            Some((*self.spans.get(i)?, *self.pages.get(i)?))
+        } else {
+            None
+        }
+    }
+
+    /// Total number of bytes added.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The `NETTXF_*` checksum flags for an skb's `ip_summed` value
+/// (`CHECKSUM_NONE` 0, `CHECKSUM_UNNECESSARY` 1, `CHECKSUM_COMPLETE` 2,
+/// `CHECKSUM_PARTIAL` 3), as xen-netfront sets them.
+pub fn tx_csum_flags(ip_summed: u32) -> u16 {
+    match ip_summed {
+        // The checksum is to be filled in by whoever delivers the packet.
+        3 => NETTXF_CSUM_BLANK | NETTXF_DATA_VALIDATED,
+        1 => NETTXF_DATA_VALIDATED,
+        _ => 0,
+    }
+}
+
 /// Outcome of one transmitted slot or packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxStatus {

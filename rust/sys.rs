@@ -48,7 +48,17 @@ const LAYOUT: &[(&str, usize)] = layout! {
     xenbus_device_id { devicetype }
     xenbus_driver { name, ids, probe, otherend_changed, remove, driver }
     xenbus_device { devicetype, nodename, otherend, otherend_id, dev, state }
-    net_device_ops { ndo_open, ndo_stop, ndo_start_xmit, ndo_get_stats64, ndo_validate_addr }
+    net_device_ops {
+        ndo_open, ndo_stop, ndo_start_xmit, ndo_select_queue, ndo_get_stats64,
+        ndo_fix_features, ndo_set_features, ndo_change_mtu, ndo_validate_addr,
+    }
+    ethtool_ops {
+        get_drvinfo, get_link, get_sset_count, get_strings, get_ethtool_stats,
+        get_channels, set_channels,
+    }
+    ethtool_channels {
+        max_combined, rx_count, tx_count, other_count, combined_count,
+    }
     napi_struct {}
     spinlock_t {}
 };
@@ -71,11 +81,14 @@ pub(crate) fn check_layout() -> Result<(), LayoutMismatch> {
         unsafe { core::slice::from_raw_parts(xpn_c_layout.as_ptr(), xpn_c_layout_len as usize) };
     for &(name, rust) in LAYOUT {
         let found = c.iter().find(|e| {
+            if e.name.is_null() {
+                return false;
+            }
             // SAFETY: every `name` in the C table is a string literal.
-            !e.name.is_null()
-                && unsafe { CStr::from_ptr(e.name.cast()) }.to_bytes() == name.as_bytes()
+            let c_name = unsafe { CStr::from_ptr(e.name.cast()) };
+            c_name.to_bytes() == name.as_bytes()
         });
-        let c_value = found.map(|e| e.value as usize);
+        let c_value = found.map(|e| e.value);
         if c_value != Some(rust) {
             return Err(LayoutMismatch {
                 name,

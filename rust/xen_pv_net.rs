@@ -23,8 +23,11 @@ mod netif;
 mod queue;
 #[allow(unreachable_pub, dead_code)]
 mod ring;
+#[allow(unreachable_pub, dead_code)]
+mod stats;
 
 // Kernel glue.
+mod ethtool;
 mod frontend;
 mod netfront;
 mod sys;
@@ -35,6 +38,17 @@ module! {
     authors: ["The xen_pv_net developers"],
     description: "Xen paravirtual network frontend in Rust",
     license: "GPL",
+    params: {
+        max_queues: u32 {
+            default: 0,
+            description: "Most queues per vif (0: one per online CPU; at most 8)",
+        },
+    },
+}
+
+/// The `max_queues` module parameter.
+fn max_queues_param() -> u32 {
+    module_parameters::max_queues.value()
 }
 
 struct XenPvNet {

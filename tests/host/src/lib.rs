@@ -38,3 +38,6 @@ pub mod negotiate;
 
 #[path = "../../../rust/detect.rs"]
 pub mod detect;
+
+#[path = "../../../rust/stats.rs"]
+pub mod stats;
