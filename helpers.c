@@ -193,48 +193,37 @@ void xpn_netdev_init_offloads(struct net_device *dev, const void *ethtool_ops)
 	netif_set_tso_max_size(dev, XEN_NETIF_MAX_TX_SIZE);
 }
 
-static netdev_features_t xpn_features_of(unsigned int bits)
-{
-	netdev_features_t f = 0;
-
-	if (bits & XPN_F_SG)
-		f |= NETIF_F_SG;
-	if (bits & XPN_F_TSO)
-		f |= NETIF_F_TSO;
-	if (bits & XPN_F_TSO6)
-		f |= NETIF_F_TSO6;
-	if (bits & XPN_F_IP_CSUM)
-		f |= NETIF_F_IP_CSUM;
-	if (bits & XPN_F_IPV6_CSUM)
-		f |= NETIF_F_IPV6_CSUM;
-	return f;
-}
+/* Our offload bits (rust/negotiate.rs NetFeatures) and the kernel's. */
+static const struct {
+	unsigned int bit;
+	netdev_features_t feature;
+} xpn_offloads[] = {
+	{ XPN_F_SG, NETIF_F_SG },
+	{ XPN_F_TSO, NETIF_F_TSO },
+	{ XPN_F_TSO6, NETIF_F_TSO6 },
+	{ XPN_F_IP_CSUM, NETIF_F_IP_CSUM },
+	{ XPN_F_IPV6_CSUM, NETIF_F_IPV6_CSUM },
+};
 
 /* @features without the offloads (of those we know) not in @allowed. */
 u64 xpn_features_allowed(u64 features, unsigned int allowed)
 {
-	netdev_features_t ours = xpn_features_of(XPN_F_SG | XPN_F_TSO |
-						 XPN_F_TSO6 | XPN_F_IP_CSUM |
-						 XPN_F_IPV6_CSUM);
+	unsigned int i;
 
-	return features & ~(ours & ~xpn_features_of(allowed));
+	for (i = 0; i < ARRAY_SIZE(xpn_offloads); i++)
+		if (!(allowed & xpn_offloads[i].bit))
+			features &= ~xpn_offloads[i].feature;
+	return features;
 }
 
 /* The offloads (of those we know) in @features, as XPN_F_* bits. */
 unsigned int xpn_features_bits(u64 features)
 {
-	unsigned int bits = 0;
+	unsigned int i, bits = 0;
 
-	if (features & NETIF_F_SG)
-		bits |= XPN_F_SG;
-	if (features & NETIF_F_TSO)
-		bits |= XPN_F_TSO;
-	if (features & NETIF_F_TSO6)
-		bits |= XPN_F_TSO6;
-	if (features & NETIF_F_IP_CSUM)
-		bits |= XPN_F_IP_CSUM;
-	if (features & NETIF_F_IPV6_CSUM)
-		bits |= XPN_F_IPV6_CSUM;
+	for (i = 0; i < ARRAY_SIZE(xpn_offloads); i++)
+		if (features & xpn_offloads[i].feature)
+			bits |= xpn_offloads[i].bit;
 	return bits;
 }
 

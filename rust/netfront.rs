@@ -1179,22 +1179,26 @@ impl Device {
         Ok(())
     }
 
-    /// Binds one event channel of queue `q` to `handler`; returns the irq.
+    /// Binds event channel `evtchn` of queue `q` to `handler` with the
+    /// late-EOI variant, naming the interrupt `xen_pv_net-q<N>-<dir>` in
+    /// `name`; returns the irq. (An unbound channel is freed by teardown.)
     fn bind(
         &self,
         q: &Queue,
         evtchn: u32,
         handler: sys::irq_handler_t,
-        name: *const u8,
+        name: &mut [u8; 24],
+        dir: &str,
     ) -> Result<c_int> {
+        irq_name(name, q.index, dir);
         // SAFETY: `q` outlives the binding (unbound in teardown); `name`
-        // lives in `q.conn`.
+        // lives in `q.conn` as long as the binding.
         let irq = unsafe {
             sys::bind_evtchn_to_irqhandler_lateeoi(
                 evtchn,
                 handler,
                 0,
-                name.cast(),
+                name.as_ptr().cast(),
                 ptr::from_ref(q).cast_mut().cast(),
             )
         };
@@ -1253,28 +1257,12 @@ impl Device {
                 conn.evtchn_rx = 0;
                 return Err(e);
             }
-            irq_name(&mut conn.irq_names[0], q.index, "tx");
-            irq_name(&mut conn.irq_names[1], q.index, "rx");
-            conn.irq_tx = self.bind(
-                q,
-                conn.evtchn_tx,
-                Some(interrupt_tx),
-                conn.irq_names[0].as_ptr(),
-            )?;
-            conn.irq_rx = self.bind(
-                q,
-                conn.evtchn_rx,
-                Some(interrupt_rx),
-                conn.irq_names[1].as_ptr(),
-            )?;
+            let [tx_name, rx_name] = &mut conn.irq_names;
+            conn.irq_tx = self.bind(q, conn.evtchn_tx, Some(interrupt_tx), tx_name, "tx")?;
+            conn.irq_rx = self.bind(q, conn.evtchn_rx, Some(interrupt_rx), rx_name, "rx")?;
         } else {
-            irq_name(&mut conn.irq_names[0], q.index, "txrx");
-            conn.irq_tx = self.bind(
-                q,
-                conn.evtchn_tx,
-                Some(interrupt),
-                conn.irq_names[0].as_ptr(),
-            )?;
+            let [name, _] = &mut conn.irq_names;
+            conn.irq_tx = self.bind(q, conn.evtchn_tx, Some(interrupt), name, "txrx")?;
         }
         // SAFETY: initialised above, exclusive.
         let (rx, stash) = unsafe { ((*q.rx.get()).assume_init_mut(), &mut *q.stash.get()) };
@@ -1371,18 +1359,25 @@ impl Device {
         // SAFETY: called from remove/connect failure/`ethtool -L`,
         // serialised with the xenbus callbacks, with NAPI disabled.
         let conn = unsafe { &mut *q.conn.get() };
-        for irq in [&mut conn.irq_tx, &mut conn.irq_rx] {
+        let split = conn.evtchn_rx != conn.evtchn_tx;
+        for (irq, evtchn, used) in [
+            (&mut conn.irq_tx, &mut conn.evtchn_tx, true),
+            (&mut conn.irq_rx, &mut conn.evtchn_rx, split),
+        ] {
             if *irq > 0 {
                 // SAFETY: bound in `setup_queue` with `q` as dev_id; this
                 // also closes the event channel.
                 unsafe {
                     sys::unbind_from_irqhandler(*irq as u32, ptr::from_ref(q).cast_mut().cast())
                 };
-                *irq = 0;
+            } else if used && *evtchn != 0 {
+                // Allocated but never bound (setup failed half-way).
+                // SAFETY: `xb` is live; the channel is ours and unbound.
+                unsafe { sys::xenbus_free_evtchn(self.xb, *evtchn) };
             }
+            *irq = 0;
+            *evtchn = 0;
         }
-        conn.evtchn_tx = 0;
-        conn.evtchn_rx = 0;
         // SAFETY: NAPI is disabled, the stash is ours.
         let stash = unsafe { &mut *q.stash.get() };
         if conn.queues_ready {
