@@ -76,7 +76,8 @@ while [ $r -le "$ROUNDS" ]; do
 	nf=$(pv_up "vif xen-netfront" 60) || fail "no vif bound to xen-netfront"
 	wait_link "$nf" 30 || fail "$nf: no carrier"
 	measure $r xen-netfront "$nf" "$XPN_PV_IP" "$XPN_PV_PEER"
-	rmmod xen_netfront || fail "rmmod xen-netfront failed"
+	# xenbus pins xen-netfront while it has devices: unbind them first.
+	xen_unbind vif && rmmod xen_netfront || fail "rmmod xen-netfront failed"
 
 	log "round $r: e1000"
 	measure $r e1000 "$emu" "$XPN_EMU_IP" "$XPN_EMU_PEER"
