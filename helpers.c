@@ -12,6 +12,7 @@
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/stddef.h>
+#include <linux/timer.h>
 #include <net/gro.h>
 #include <xen/interface/io/netif.h>
 #include <xen/page.h>
@@ -80,6 +81,22 @@ unsigned long xpn_page_to_gfn(struct page *page)
 unsigned long xpn_virt_to_gfn(const void *addr)
 {
 	return virt_to_gfn(addr);
+}
+
+void xpn_timer_setup(struct timer_list *t, void (*fn)(struct timer_list *))
+{
+	timer_setup(t, fn, 0);
+}
+
+void xpn_timer_arm(struct timer_list *t, unsigned int msecs)
+{
+	mod_timer(t, jiffies + msecs_to_jiffies(msecs));
+}
+
+/* Waits for a running callback; the timer may be armed again later. */
+void xpn_timer_shutdown(struct timer_list *t)
+{
+	timer_delete_sync(t);
 }
 
 unsigned long xpn_spinlock_size(void)
@@ -496,6 +513,7 @@ const struct xpn_layout xpn_c_layout[] = {
 	XPN_OFF(ethtool_channels, other_count),
 	XPN_OFF(ethtool_channels, combined_count),
 	XPN_SIZE(napi_struct),
+	XPN_SIZE(timer_list),
 	{ "spinlock_t", sizeof(spinlock_t) },
 };
 const unsigned int xpn_c_layout_len = ARRAY_SIZE(xpn_c_layout);

@@ -42,6 +42,12 @@ void *xpn_page_address(struct page *page);
 unsigned long xpn_page_to_gfn(struct page *page);
 unsigned long xpn_virt_to_gfn(const void *addr);
 
+/* Timers. */
+struct timer_list;
+void xpn_timer_setup(struct timer_list *t, void (*fn)(struct timer_list *));
+void xpn_timer_arm(struct timer_list *t, unsigned int msecs);
+void xpn_timer_shutdown(struct timer_list *t);
+
 /* Spinlocks (irq-safe). */
 unsigned long xpn_spinlock_size(void);
 void xpn_spin_lock_init(void *lock);

@@ -10,6 +10,7 @@
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <xen/events.h>
 #include <xen/grant_table.h>
 #include <xen/xen.h>

@@ -41,6 +41,10 @@ pub(crate) const DRV_NAME: &CStr = c"xen_pv_net";
 /// Most queues a device sets up.
 pub(crate) const MAX_QUEUES: usize = negotiate::MAX_QUEUES_DEFAULT as usize;
 
+/// Delay before retrying an RX refill that ran out of pages (HZ/10 in
+/// xen-netfront).
+const RX_REFILL_RETRY_MS: u32 = 100;
+
 /// Ethernet header length: shorter received frames are errors.
 const ETH_HLEN: u32 = 14;
 
@@ -122,6 +126,8 @@ pub(crate) struct Queue {
     rx: UnsafeCell<MaybeUninit<RxQueue<Page>>>,
     stash: UnsafeCell<PageStash>,
     conn: UnsafeCell<Conn>,
+    /// Retries an RX refill that ran out of pages.
+    refill_timer: sys::timer_list,
     /// RX responses consumed so far (published by NAPI for the interrupt
     /// handler's spurious-event check).
     rx_seen: AtomicU32,
@@ -419,6 +425,10 @@ impl Queue {
     }
 
     /// Posts RX buffers into every free slot; notifies the backend if needed.
+    /// When pages ran out, NAPI is scheduled again from a timer
+    /// (`RX_REFILL_RETRY_MS`) to try again, as in xen-netfront: without
+    /// buffers the backend has nothing to answer and no interrupt would
+    /// come.
     fn rx_refill(&self, rx: &mut RxQueue<Page>, stash: &mut PageStash) {
         let domid = self.dev().otherend_id();
         let fill = rx.fill(|grant| {
@@ -443,10 +453,38 @@ impl Queue {
             Some(Page(page))
         });
         match fill {
-            Ok(f) if f.notify => self.notify_rx(),
-            Ok(_) => {}
+            Ok(f) => {
+                if f.notify {
+                    self.notify_rx();
+                }
+                if f.retry {
+                    self.stats.inc(Counter::RxRefillRetries);
+                    // SAFETY: set up in `Device::create`.
+                    unsafe { sys::xpn_timer_arm(self.timer_ptr(), RX_REFILL_RETRY_MS) };
+                }
+            }
             Err(e) => self.set_broken("rx", &e),
         }
+    }
+
+    fn timer_ptr(&self) -> *mut sys::timer_list {
+        ptr::addr_of!(self.refill_timer).cast_mut()
+    }
+}
+
+/// The RX refill timer: NAPI retries refilling the ring.
+unsafe extern "C" fn refill_timer(t: *mut sys::timer_list) {
+    // SAFETY: `t` is the `refill_timer` field of a `Queue` (the only
+    // timers we set up).
+    let q = unsafe {
+        &*t.cast::<u8>()
+            .sub(offset_of!(Queue, refill_timer))
+            .cast::<Queue>()
+    };
+    if q.dev().connected.load(Ordering::Acquire) {
+        // SAFETY: NAPI was added in `create`; scheduling a disabled NAPI
+        // context does nothing.
+        unsafe { sys::xpn_napi_schedule(q.napi_ptr()) };
     }
 }
 
@@ -1083,6 +1121,7 @@ impl Device {
                 ptr::addr_of_mut!((*q).dev).write(d);
                 ptr::addr_of_mut!((*q).index).write(i);
                 sys::xpn_spin_lock_init(ptr::addr_of_mut!((*q).tx_lock).cast());
+                sys::xpn_timer_setup(ptr::addr_of_mut!((*q).refill_timer), Some(refill_timer));
                 sys::xpn_netif_napi_add(netdev, ptr::addr_of_mut!((*q).napi), Some(napi_poll));
             }
             // No carrier until connected.
@@ -1356,6 +1395,8 @@ impl Device {
     }
 
     fn teardown_queue(&self, q: &Queue) {
+        // SAFETY: set up in `create`; only NAPI (disabled now) arms it.
+        unsafe { sys::xpn_timer_shutdown(q.timer_ptr()) };
         // SAFETY: called from remove/connect failure/`ethtool -L`,
         // serialised with the xenbus callbacks, with NAPI disabled.
         let conn = unsafe { &mut *q.conn.get() };

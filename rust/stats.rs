@@ -44,6 +44,8 @@ pub enum Counter {
     RxCsumFixups,
     /// Notifications sent for posted RX buffers.
     RxNotifies,
+    /// RX refills that ran out of pages (retried from a timer).
+    RxRefillRetries,
     /// Interrupts taken.
     Irqs,
     /// Interrupts with nothing to do.
@@ -52,7 +54,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in table order.
-    pub const ALL: [Counter; 18] = [
+    pub const ALL: [Counter; 19] = [
         Counter::TxPackets,
         Counter::TxBytes,
         Counter::TxDrops,
@@ -69,6 +71,7 @@ impl Counter {
         Counter::RxGso,
         Counter::RxCsumFixups,
         Counter::RxNotifies,
+        Counter::RxRefillRetries,
         Counter::Irqs,
         Counter::SpuriousIrqs,
     ];
@@ -95,6 +98,7 @@ impl Counter {
             Counter::RxGso => "rx_gso_packets",
             Counter::RxCsumFixups => "rx_csum_fixups",
             Counter::RxNotifies => "rx_notifications",
+            Counter::RxRefillRetries => "rx_refill_retries",
             Counter::Irqs => "interrupts",
             Counter::SpuriousIrqs => "spurious_interrupts",
         }

@@ -60,6 +60,7 @@ const LAYOUT: &[(&str, usize)] = layout! {
         max_combined, rx_count, tx_count, other_count, combined_count,
     }
     napi_struct {}
+    timer_list {}
     spinlock_t {}
 };
 
