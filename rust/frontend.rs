@@ -40,9 +40,6 @@ unsafe impl Sync for Driver {}
 static DRIVER: Driver = Driver(Opaque::zeroed());
 static PROBE_VIF: Driver = Driver(Opaque::zeroed());
 
-/// How long to wait for the backend to change state, in 10 ms steps.
-const WAIT_STEPS: u32 = 3000;
-
 fn kdev(xb: *mut sys::xenbus_device) -> &'static kernel::device::Device {
     // SAFETY: xenbus hands us a live device for the duration of the
     // callback; `dev` is embedded in it.
@@ -103,9 +100,9 @@ unsafe extern "C" fn probe(
     // stale state would read as a disconnect.
     // SAFETY: `xb` is live.
     unsafe { sys::xenbus_switch_state(xb, XenbusState::Initialising.as_u32()) };
-    if !wait_otherend(xb, |s| {
-        !matches!(s, XenbusState::Closed | XenbusState::Unknown)
-    }) {
+    let waited = device_of(netdev)
+        .wait_backend_until(|s| !matches!(s, XenbusState::Closed | XenbusState::Unknown));
+    if !waited {
         dev_err!(dev, "backend stayed closed: device not created\n");
         // SAFETY: not registered; nothing else uses it.
         unsafe {
@@ -176,24 +173,6 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
     }
 }
 
-fn otherend_state(xb: *mut sys::xenbus_device) -> XenbusState {
-    // SAFETY: `xb` is live.
-    XenbusState::from_u32(unsafe { sys::xpn_otherend_state(xb) } as u32)
-        .unwrap_or(XenbusState::Unknown)
-}
-
-/// Waits (bounded, sleeping) until the backend's state satisfies `ok`.
-fn wait_otherend(xb: *mut sys::xenbus_device, ok: impl Fn(XenbusState) -> bool) -> bool {
-    for _ in 0..WAIT_STEPS {
-        if ok(otherend_state(xb)) {
-            return true;
-        }
-        // SAFETY: probe and remove may sleep.
-        unsafe { sys::msleep(10) };
-    }
-    false
-}
-
 unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
     let netdev = netdev_of(xb);
     if netdev.is_null() {
@@ -202,7 +181,7 @@ unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
     let d = device_of(netdev);
     d.unregister();
     // Let the backend unmap before we take the pages back.
-    if otherend_state(xb) != XenbusState::Closed {
+    if d.backend_state() != XenbusState::Closed {
         use XenbusState::{Closed, Closing, Unknown};
         d.switch_and_wait(Closing, &[Closing, Closed, Unknown]);
         d.switch_and_wait(Closed, &[Closed, Unknown]);

@@ -1081,7 +1081,7 @@ fn irq_name(out: &mut [u8; 24], index: usize, dir: &str) {
     let _ = fmt::Write::write_fmt(&mut W(out, 0), format_args!("{name}-q{index}-{dir}"));
 }
 
-/// The steps of a frontend close/reopen (`ethtool -L`).
+/// How long to wait for the backend to change state, in 10 ms steps.
 const WAIT_STEPS: u32 = 3000;
 
 impl Device {
@@ -1468,7 +1468,8 @@ impl Device {
         self.reconfiguring.load(Ordering::Acquire)
     }
 
-    fn otherend_state(&self) -> XenbusState {
+    /// The backend's state.
+    pub(crate) fn backend_state(&self) -> XenbusState {
         // SAFETY: `xb` is live.
         XenbusState::from_u32(unsafe { sys::xpn_otherend_state(self.xb) } as u32)
             .unwrap_or(XenbusState::Unknown)
@@ -1482,17 +1483,26 @@ impl Device {
         self.wait_backend(until)
     }
 
-    /// Waits (bounded, sleeping) for the backend to reach one of `until`.
-    fn wait_backend(&self, until: &[XenbusState]) -> bool {
+    /// Waits (bounded, sleeping) until the backend's state satisfies `ok`.
+    pub(crate) fn wait_backend_until(&self, ok: impl Fn(XenbusState) -> bool) -> bool {
         for _ in 0..WAIT_STEPS {
-            if until.contains(&self.otherend_state()) {
+            if ok(self.backend_state()) {
                 return true;
             }
             // SAFETY: process context, may sleep.
             unsafe { sys::msleep(10) };
         }
-        dev_warn!(self.kdev(), "backend did not reach {:?} in time\n", until);
         false
+    }
+
+    /// Waits (bounded, sleeping) for the backend to reach one of `until`;
+    /// warns if it does not.
+    fn wait_backend(&self, until: &[XenbusState]) -> bool {
+        let reached = self.wait_backend_until(|s| until.contains(&s));
+        if !reached {
+            dev_warn!(self.kdev(), "backend did not reach {:?} in time\n", until);
+        }
+        reached
     }
 
     /// Changes the number of queues (`ethtool -L`, RTNL held): closes the
