@@ -281,24 +281,9 @@ int xpn_set_real_num_queues(struct net_device *dev, unsigned int n,
 	return err;
 }
 
-unsigned int xpn_real_num_tx_queues(struct net_device *dev)
-{
-	return READ_ONCE(dev->real_num_tx_queues);
-}
-
 unsigned int xpn_num_online_cpus(void)
 {
 	return num_online_cpus();
-}
-
-void xpn_rtnl_lock(void)
-{
-	rtnl_lock();
-}
-
-void xpn_rtnl_unlock(void)
-{
-	rtnl_unlock();
 }
 
 void xpn_drvinfo_set(void *info, const char *driver, const char *version,

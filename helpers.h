@@ -85,10 +85,7 @@ void xpn_netdev_update_features(struct net_device *dev, bool take_rtnl);
 unsigned int xpn_netdev_mtu(struct net_device *dev);
 void xpn_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
 int xpn_set_real_num_queues(struct net_device *dev, unsigned int n, bool take_rtnl);
-unsigned int xpn_real_num_tx_queues(struct net_device *dev);
 unsigned int xpn_num_online_cpus(void);
-void xpn_rtnl_lock(void);
-void xpn_rtnl_unlock(void);
 
 /* ethtool. */
 void xpn_drvinfo_set(void *info, const char *driver, const char *version,

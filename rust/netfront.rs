@@ -1380,9 +1380,9 @@ impl Device {
     /// interface is down or unregistered) and the backend closed.
     pub(crate) fn teardown(&self) {
         self.disconnect();
-        let n = self.num_queues.swap(0, Ordering::AcqRel);
-        // Queues beyond `n` may hold a failed connection's leftovers.
-        let _ = n;
+        self.num_queues.store(0, Ordering::Release);
+        // Every queue: those beyond the last count may hold a failed
+        // connection's leftovers (set-up queues are recognised by state).
         self.teardown_queues(MAX_QUEUES);
     }
 

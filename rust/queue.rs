@@ -369,27 +369,6 @@ unsafe fn fill_array<E: Copy, const N: usize>(p: *mut [E; N], value: E) {
 // TX
 // ===========================================================================
 
-/// Splits the `len` bytes starting at address `addr` into page-bounded
-/// pieces (one TX slot each), written to `out`. Returns how many, or `None`
-/// if `out` is too small.
-pub fn split_pages(addr: usize, len: usize, out: &mut [TxPiece]) -> Option<usize> {
-    let mut n = 0;
-    let mut addr = addr;
-    let mut left = len;
-    while left > 0 {
-        let off = addr % XEN_PAGE_SIZE;
-        let chunk = left.min(XEN_PAGE_SIZE - off);
-        *out.get_mut(n)? = TxPiece {
-            offset: off as u16,
-            len: chunk as u16,
-        };
-        n += 1;
-        addr += chunk;
-        left -= chunk;
-    }
-    Some(n)
-}
-
 /// The page-bounded pieces of one packet to transmit, gathered from the
 /// spans of memory it lies in (an skb's linear head and its fragments).
 ///

@@ -470,56 +470,51 @@ fn in_place_init_and_bad_grefs() {
 }
 
 #[test]
-fn split_pages_at_page_boundaries() {
-    use xen_pv_net_host::queue::{split_pages, TxPiece};
-    let mut out = [TxPiece::default(); 18];
+fn layout_splits_at_page_boundaries() {
+    use xen_pv_net_host::queue::{TxLayout, TxPiece};
+    let split = |addr: usize, len: usize| {
+        let mut l = TxLayout::new();
+        l.add_span(0, addr, len).then(|| l.pieces().to_vec())
+    };
     // Within one page.
-    assert_eq!(split_pages(0x1000 + 100, 1400, &mut out), Some(1));
     assert_eq!(
-        out[0],
-        TxPiece {
+        split(0x1000 + 100, 1400).unwrap(),
+        [TxPiece {
             offset: 100,
             len: 1400
-        }
+        }]
     );
     // Crossing one boundary.
-    assert_eq!(split_pages(0x2000 + 4000, 1514, &mut out), Some(2));
     assert_eq!(
-        out[0],
-        TxPiece {
-            offset: 4000,
-            len: 96
-        }
-    );
-    assert_eq!(
-        out[1],
-        TxPiece {
-            offset: 0,
-            len: 1418
-        }
+        split(0x2000 + 4000, 1514).unwrap(),
+        [
+            TxPiece {
+                offset: 4000,
+                len: 96
+            },
+            TxPiece {
+                offset: 0,
+                len: 1418
+            }
+        ]
     );
     // Exactly one full page, page aligned.
-    assert_eq!(split_pages(0x3000, 4096, &mut out), Some(1));
     assert_eq!(
-        out[0],
-        TxPiece {
+        split(0x3000, 4096).unwrap(),
+        [TxPiece {
             offset: 0,
             len: 4096
-        }
+        }]
     );
     // 64 KiB starting mid-page: 17 pieces, the sum is the length.
-    let n = split_pages(0x5000 + 7, 65535, &mut out).unwrap();
-    assert_eq!(n, 17);
-    assert_eq!(
-        out[..n].iter().map(|p| usize::from(p.len)).sum::<usize>(),
-        65535
-    );
-    assert!(out[..n]
+    let out = split(0x5000 + 7, 65535).unwrap();
+    assert_eq!(out.len(), 17);
+    assert_eq!(out.iter().map(|p| usize::from(p.len)).sum::<usize>(), 65535);
+    assert!(out
         .iter()
         .all(|p| usize::from(p.offset) + usize::from(p.len) <= 4096));
-    // Too small an output.
-    let mut two = [TxPiece::default(); 2];
-    assert_eq!(split_pages(0x1000 + 4095, 4098, &mut two), None);
+    // More pieces than a packet may have (18 pages and a byte, offset).
+    assert_eq!(split(0x1000 + 4095, 18 * 4096 + 2), None);
     // Nothing to send.
-    assert_eq!(split_pages(0x1000, 0, &mut out), Some(0));
+    assert_eq!(split(0x1000, 0).unwrap(), []);
 }
