@@ -99,11 +99,6 @@ void xpn_timer_shutdown(struct timer_list *t)
 	timer_delete_sync(t);
 }
 
-unsigned long xpn_spinlock_size(void)
-{
-	return sizeof(spinlock_t);
-}
-
 void xpn_spin_lock_init(void *lock)
 {
 	spin_lock_init((spinlock_t *)lock);
@@ -166,16 +161,6 @@ void xpn_txq_wake(struct net_device *dev, unsigned int q)
 bool xpn_txq_stopped(struct net_device *dev, unsigned int q)
 {
 	return netif_tx_queue_stopped(netdev_get_tx_queue(dev, q));
-}
-
-bool xpn_netif_running(struct net_device *dev)
-{
-	return netif_running(dev);
-}
-
-bool xpn_carrier_ok(struct net_device *dev)
-{
-	return netif_carrier_ok(dev);
 }
 
 void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,

@@ -49,7 +49,6 @@ void xpn_timer_arm(struct timer_list *t, unsigned int msecs);
 void xpn_timer_shutdown(struct timer_list *t);
 
 /* Spinlocks (irq-safe). */
-unsigned long xpn_spinlock_size(void);
 void xpn_spin_lock_init(void *lock);
 unsigned long xpn_spin_lock_irqsave(void *lock);
 void xpn_spin_unlock_irqrestore(void *lock, unsigned long flags);
@@ -65,8 +64,6 @@ void xpn_netif_napi_del(struct napi_struct *napi);
 void xpn_txq_stop(struct net_device *dev, unsigned int q);
 void xpn_txq_wake(struct net_device *dev, unsigned int q);
 bool xpn_txq_stopped(struct net_device *dev, unsigned int q);
-bool xpn_netif_running(struct net_device *dev);
-bool xpn_carrier_ok(struct net_device *dev);
 void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,
 		     u64 rx_bytes, u64 tx_bytes, u64 rx_errors, u64 tx_errors,
 		     u64 rx_dropped, u64 tx_dropped);

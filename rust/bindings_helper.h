@@ -22,7 +22,5 @@
 const unsigned int XPN_EOI_FLAG_SPURIOUS = XEN_EOI_FLAG_SPURIOUS;
 const unsigned int XPN_IRQ_HANDLED = IRQ_HANDLED;
 const int XPN_NETDEV_TX_OK = NETDEV_TX_OK;
-const int XPN_NETDEV_TX_BUSY = NETDEV_TX_BUSY;
-const unsigned int XPN_ETH_DATA_LEN = ETH_DATA_LEN;
 const gfp_t XPN_GFP_RING = GFP_NOIO | __GFP_HIGH;
 const int XPN_EAGAIN = EAGAIN;

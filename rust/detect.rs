@@ -4,18 +4,18 @@
 //! kernel's own view of the domain type. Kernel-independent.
 
 /// The CPUID leaves hypervisors use, scanned like Linux's `xen_cpuid_base()`.
-pub const CPUID_HV_FIRST: u32 = 0x4000_0000;
+pub(crate) const CPUID_HV_FIRST: u32 = 0x4000_0000;
 /// One past the last leaf scanned.
-pub const CPUID_HV_END: u32 = 0x4001_0000;
+pub(crate) const CPUID_HV_END: u32 = 0x4001_0000;
 /// Step between candidate leaves.
-pub const CPUID_HV_STEP: u32 = 0x100;
+pub(crate) const CPUID_HV_STEP: u32 = 0x100;
 
 /// "XenVMMXenVMM" as it appears in EBX, ECX, EDX.
 const XEN_SIGNATURE: [u32; 3] = [0x566e_6558, 0x65584d4d, 0x4d4d566e];
 
 /// The kernel's `enum xen_domain_type`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum DomainType {
+pub(crate) enum DomainType {
     /// Not a Xen guest, as far as the kernel knows.
     Native,
     /// A PV guest.
@@ -28,7 +28,7 @@ pub enum DomainType {
 
 impl DomainType {
     /// Converts the C enum's value.
-    pub fn from_raw(v: i32) -> Self {
+    pub(crate) fn from_raw(v: i32) -> Self {
         match v {
             0 => Self::Native,
             1 => Self::Pv,
@@ -40,7 +40,7 @@ impl DomainType {
 
 /// Why this driver does not run here.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum NotHere {
+pub(crate) enum NotHere {
     /// No Xen hypervisor CPUID leaves.
     NoXenCpuid,
     /// Xen is there but the kernel did not set itself up as a Xen guest.
@@ -53,7 +53,7 @@ pub enum NotHere {
 
 impl NotHere {
     /// One line saying why.
-    pub fn message(&self) -> &'static str {
+    pub(crate) fn message(&self) -> &'static str {
         match self {
             Self::NoXenCpuid => "not running on Xen (no Xen hypervisor CPUID leaves)",
             Self::KernelNotXenGuest => {
@@ -66,7 +66,7 @@ impl NotHere {
 }
 
 /// Finds the Xen CPUID base leaf, given a way to execute CPUID.
-pub fn xen_cpuid_base(cpuid: impl Fn(u32) -> [u32; 4]) -> Option<u32> {
+pub(crate) fn xen_cpuid_base(cpuid: impl Fn(u32) -> [u32; 4]) -> Option<u32> {
     let mut leaf = CPUID_HV_FIRST;
     while leaf < CPUID_HV_END {
         let [eax, ebx, ecx, edx] = cpuid(leaf);
@@ -80,7 +80,7 @@ pub fn xen_cpuid_base(cpuid: impl Fn(u32) -> [u32; 4]) -> Option<u32> {
 
 /// Decides whether the driver runs: Xen must be visible through CPUID and
 /// the kernel must be an HVM or PVH Xen guest.
-pub fn decide(cpuid_base: Option<u32>, domain: DomainType) -> Result<(), NotHere> {
+pub(crate) fn decide(cpuid_base: Option<u32>, domain: DomainType) -> Result<(), NotHere> {
     if cpuid_base.is_none() {
         return Err(NotHere::NoXenCpuid);
     }

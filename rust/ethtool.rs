@@ -6,7 +6,9 @@
 
 use core::ffi::{c_int, CStr};
 
-use crate::netfront::{device, DRV_NAME};
+use kernel::prelude::*;
+
+use crate::netdev::{Device, DRV_NAME};
 use crate::stats::{self, GSTRING_LEN};
 use crate::sys;
 
@@ -20,23 +22,23 @@ const ETH_SS_STATS: u32 = sys::ethtool_stringset_ETH_SS_STATS;
 unsafe extern "C" fn get_drvinfo(netdev: *mut sys::net_device, info: *mut sys::ethtool_drvinfo) {
     // SAFETY: called by ethtool on our net_device with its buffer.
     unsafe {
-        let d = device(netdev);
+        let d = Device::from_netdev(netdev);
         sys::xpn_drvinfo_set(
             info.cast(),
             DRV_NAME.as_ptr().cast(),
             VERSION.as_ptr().cast(),
-            d.xenbus_device(),
+            d.xb().raw(),
         );
     }
 }
 
 unsafe extern "C" fn get_sset_count(netdev: *mut sys::net_device, sset: c_int) -> c_int {
     // SAFETY: called by ethtool on our net_device.
-    let d = unsafe { device(netdev) };
+    let d = unsafe { Device::from_netdev(netdev) };
     if sset as u32 == ETH_SS_STATS {
         stats::stats_count(d.num_queues()) as c_int
     } else {
-        -(kernel::bindings::EOPNOTSUPP as c_int)
+        EOPNOTSUPP.to_errno()
     }
 }
 
@@ -45,7 +47,7 @@ unsafe extern "C" fn get_strings(netdev: *mut sys::net_device, sset: u32, data: 
         return;
     }
     // SAFETY: called by ethtool on our net_device.
-    let d = unsafe { device(netdev) };
+    let d = unsafe { Device::from_netdev(netdev) };
     for i in 0..stats::stats_count(d.num_queues()) {
         let mut name = [0u8; GSTRING_LEN];
         stats::write_stat_name(i, &mut name);
@@ -64,7 +66,7 @@ unsafe extern "C" fn get_ethtool_stats(
     data: *mut u64,
 ) {
     // SAFETY: called by ethtool on our net_device.
-    let d = unsafe { device(netdev) };
+    let d = unsafe { Device::from_netdev(netdev) };
     for i in 0..stats::stats_count(d.num_queues()) {
         let (q, c) = stats::stat_at(i);
         // SAFETY: ethtool sized `data` for `get_sset_count` values.
@@ -75,7 +77,7 @@ unsafe extern "C" fn get_ethtool_stats(
 unsafe extern "C" fn get_channels(netdev: *mut sys::net_device, ch: *mut sys::ethtool_channels) {
     // SAFETY: called by ethtool on our net_device with its buffer.
     unsafe {
-        let d = device(netdev);
+        let d = Device::from_netdev(netdev);
         (*ch).max_combined = d.max_channels();
         (*ch).combined_count = d.num_queues() as u32;
     }
@@ -87,11 +89,11 @@ unsafe extern "C" fn set_channels(
 ) -> c_int {
     // SAFETY: called by ethtool (RTNL held) on our net_device with the
     // request.
-    let (d, ch) = unsafe { (device(netdev), &*ch) };
+    let (d, ch) = unsafe { (Device::from_netdev(netdev), &*ch) };
     let n = ch.combined_count;
     if ch.rx_count != 0 || ch.tx_count != 0 || ch.other_count != 0 || n == 0 || n > d.max_channels()
     {
-        return -(kernel::bindings::EINVAL as c_int);
+        return EINVAL.to_errno();
     }
     if n as usize == d.num_queues() {
         return 0;
@@ -102,11 +104,7 @@ unsafe extern "C" fn set_channels(
     }
 }
 
-struct Ops(sys::ethtool_ops);
-// SAFETY: never written after initialisation.
-unsafe impl Sync for Ops {}
-
-static ETHTOOL_OPS: Ops = Ops(sys::ethtool_ops {
+static ETHTOOL_OPS: sys::ReadOnly<sys::ethtool_ops> = sys::ReadOnly(sys::ethtool_ops {
     get_drvinfo: Some(get_drvinfo),
     get_link: Some(sys::ethtool_op_get_link),
     get_sset_count: Some(get_sset_count),
@@ -116,10 +114,10 @@ static ETHTOOL_OPS: Ops = Ops(sys::ethtool_ops {
     set_channels: Some(set_channels),
     // SAFETY: all-zero is a valid `ethtool_ops` (options of function
     // pointers, flags and integers).
-    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    ..unsafe { sys::zeroed() }
 });
 
 /// The ethtool operations of our net_devices.
 pub(crate) fn ops() -> *const core::ffi::c_void {
-    core::ptr::addr_of!(ETHTOOL_OPS.0).cast()
+    ETHTOOL_OPS.as_ptr().cast()
 }

@@ -18,7 +18,7 @@ use crate::netif::GrantRef;
 
 /// Errors of [`IdPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdError {
+pub(crate) enum IdError {
     /// The id is not below the pool's capacity.
     OutOfRange {
         /// The offending id.
@@ -43,7 +43,7 @@ impl fmt::Display for IdError {
 }
 
 /// A fixed-capacity pool of ids `0..N`.
-pub struct IdPool<const N: usize> {
+pub(crate) struct IdPool<const N: usize> {
     /// Stack of free ids; `free[..nfree]` are valid.
     free: [u16; N],
     nfree: usize,
@@ -55,7 +55,8 @@ impl<const N: usize> IdPool<N> {
     const CAPACITY_OK: () = assert!(N >= 1 && N <= 1 << 16);
 
     /// Returns a pool with every id free.
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         let mut this = MaybeUninit::uninit();
         Self::init(&mut this);
         // SAFETY: `init` initialised every field.
@@ -65,7 +66,7 @@ impl<const N: usize> IdPool<N> {
     /// Initialises a pool in place (every id free) and returns it. Use this
     /// to build the pool inside a larger heap allocation without a large
     /// temporary on the stack.
-    pub fn init(this: &mut MaybeUninit<Self>) -> &mut Self {
+    pub(crate) fn init(this: &mut MaybeUninit<Self>) -> &mut Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_OK;
         let p = this.as_mut_ptr();
@@ -89,22 +90,24 @@ impl<const N: usize> IdPool<N> {
     }
 
     /// Number of ids the pool manages.
-    pub const fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) const fn capacity(&self) -> usize {
         N
     }
 
     /// Number of ids currently handed out.
-    pub fn count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
         N - self.nfree
     }
 
     /// Number of ids currently free.
-    pub fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         self.nfree
     }
 
     /// Takes a free id, or returns `None` when all are in use.
-    pub fn alloc(&mut self) -> Option<u16> {
+    pub(crate) fn alloc(&mut self) -> Option<u16> {
         let top = self.nfree.checked_sub(1)?;
         let id = *self.free.get(top)?;
         let flag = self.allocated.get_mut(id as usize)?;
@@ -119,7 +122,7 @@ impl<const N: usize> IdPool<N> {
 
     /// Returns `id` to the pool. Refuses ids out of range and ids that are
     /// not allocated (double free).
-    pub fn free(&mut self, id: u16) -> Result<(), IdError> {
+    pub(crate) fn free(&mut self, id: u16) -> Result<(), IdError> {
         let flag = self
             .allocated
             .get_mut(id as usize)
@@ -138,11 +141,13 @@ impl<const N: usize> IdPool<N> {
     }
 
     /// Whether `id` is currently handed out (false for out-of-range ids).
-    pub fn is_pending(&self, id: u16) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_pending(&self, id: u16) -> bool {
         self.allocated.get(id as usize).copied().unwrap_or(false)
     }
 }
 
+#[cfg(test)]
 impl<const N: usize> Default for IdPool<N> {
     fn default() -> Self {
         Self::new()
@@ -151,7 +156,7 @@ impl<const N: usize> Default for IdPool<N> {
 
 /// Errors of [`GrantPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GrantError {
+pub(crate) enum GrantError {
     /// The pool already holds its maximum number of references.
     PoolFull {
         /// The reference that did not fit.
@@ -198,20 +203,20 @@ impl fmt::Display for GrantError {
 /// It remembers its slot in the pool so that freeing is O(1) and foreign or
 /// doubly freed grants are detected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     slot: u16,
     gref: GrantRef,
 }
 
 impl Grant {
     /// The grant reference to put in a ring request.
-    pub fn gref(&self) -> GrantRef {
+    pub(crate) fn gref(&self) -> GrantRef {
         self.gref
     }
 }
 
 /// A pool of up to `N` grant references obtained by the kernel glue.
-pub struct GrantPool<const N: usize> {
+pub(crate) struct GrantPool<const N: usize> {
     refs: [GrantRef; N],
     /// Number of references held (`refs[..len]`).
     len: usize,
@@ -221,7 +226,8 @@ pub struct GrantPool<const N: usize> {
 
 impl<const N: usize> GrantPool<N> {
     /// Returns an empty pool.
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         let mut this = MaybeUninit::uninit();
         Self::init(&mut this);
         // SAFETY: `init` initialised every field.
@@ -230,7 +236,7 @@ impl<const N: usize> GrantPool<N> {
 
     /// Initialises an empty pool in place and returns it (see
     /// [`IdPool::init`]).
-    pub fn init(this: &mut MaybeUninit<Self>) -> &mut Self {
+    pub(crate) fn init(this: &mut MaybeUninit<Self>) -> &mut Self {
         let p = this.as_mut_ptr();
         // SAFETY: `p` is valid for writes and aligned (from `&mut
         // MaybeUninit<Self>`); fields are written through raw pointers
@@ -252,7 +258,7 @@ impl<const N: usize> GrantPool<N> {
     }
 
     /// Adds a reference claimed by the kernel glue; it becomes available.
-    pub fn add(&mut self, gref: GrantRef) -> Result<(), GrantError> {
+    pub(crate) fn add(&mut self, gref: GrantRef) -> Result<(), GrantError> {
         if self.refs().any(|r| r == gref) {
             return Err(GrantError::Duplicate { gref });
         }
@@ -271,7 +277,7 @@ impl<const N: usize> GrantPool<N> {
     }
 
     /// Adds every reference of `grefs` (see [`GrantPool::add`]).
-    pub fn add_all(&mut self, grefs: &[GrantRef]) -> Result<(), GrantError> {
+    pub(crate) fn add_all(&mut self, grefs: &[GrantRef]) -> Result<(), GrantError> {
         for &g in grefs {
             self.add(g)?;
         }
@@ -280,32 +286,35 @@ impl<const N: usize> GrantPool<N> {
 
     /// Iterates over every reference held by the pool, free or handed out
     /// (for teardown).
-    pub fn refs(&self) -> impl Iterator<Item = GrantRef> + '_ {
+    pub(crate) fn refs(&self) -> impl Iterator<Item = GrantRef> + '_ {
         self.refs.iter().take(self.len).copied()
     }
 
     /// Number of references held by the pool.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the pool holds no reference at all.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Number of references available for [`GrantPool::alloc`].
-    pub fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         self.slots.available()
     }
 
     /// Number of references currently handed out.
-    pub fn in_use(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> usize {
         self.len - self.slots.available()
     }
 
     /// Hands out a free reference, or `None` if all are in use.
-    pub fn alloc(&mut self) -> Option<Grant> {
+    pub(crate) fn alloc(&mut self) -> Option<Grant> {
         let slot = self.slots.alloc()?;
         match self.refs.get(slot as usize) {
             Some(&gref) if (slot as usize) < self.len => Some(Grant { slot, gref }),
@@ -319,7 +328,7 @@ impl<const N: usize> GrantPool<N> {
 
     /// Returns a grant to the pool. Refuses grants of other pools and
     /// grants that are not handed out.
-    pub fn free(&mut self, grant: Grant) -> Result<(), GrantError> {
+    pub(crate) fn free(&mut self, grant: Grant) -> Result<(), GrantError> {
         let gref = grant.gref;
         if grant.slot as usize >= self.len || self.refs.get(grant.slot as usize) != Some(&gref) {
             return Err(GrantError::Foreign { gref });
@@ -330,13 +339,15 @@ impl<const N: usize> GrantPool<N> {
     }
 
     /// Whether `grant` is currently handed out by this pool.
-    pub fn is_allocated(&self, grant: Grant) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self, grant: Grant) -> bool {
         (grant.slot as usize) < self.len
             && self.refs.get(grant.slot as usize) == Some(&grant.gref)
             && self.slots.is_pending(grant.slot)
     }
 }
 
+#[cfg(test)]
 impl<const N: usize> Default for GrantPool<N> {
     fn default() -> Self {
         Self::new()

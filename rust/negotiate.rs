@@ -22,7 +22,7 @@ use crate::netif::XEN_NETIF_MAX_TX_SIZE;
 /// XenBus device state (`enum xenbus_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-pub enum XenbusState {
+pub(crate) enum XenbusState {
     /// `XenbusStateUnknown`.
     Unknown = 0,
     /// `XenbusStateInitialising`.
@@ -47,7 +47,7 @@ pub enum XenbusState {
 
 impl XenbusState {
     /// Converts the numeric value found in XenStore; `None` if unknown.
-    pub fn from_u32(v: u32) -> Option<Self> {
+    pub(crate) fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
             0 => XenbusState::Unknown,
             1 => XenbusState::Initialising,
@@ -63,14 +63,14 @@ impl XenbusState {
     }
 
     /// The numeric value written to XenStore.
-    pub fn as_u32(self) -> u32 {
+    pub(crate) fn as_u32(self) -> u32 {
         self as u32
     }
 }
 
 /// What the frontend must do when the backend changes state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FrontendAction {
+pub(crate) enum FrontendAction {
     /// Nothing to do.
     Nothing,
     /// Read the backend's features, set up rings and write the frontend
@@ -86,7 +86,7 @@ pub enum FrontendAction {
 
 /// Reaction to a backend state change, given the frontend's current state
 /// (`netback_changed` in xen-netfront).
-pub fn on_backend_state(frontend: XenbusState, backend: XenbusState) -> FrontendAction {
+pub(crate) fn on_backend_state(frontend: XenbusState, backend: XenbusState) -> FrontendAction {
     match backend {
         XenbusState::Initialising
         | XenbusState::Initialised
@@ -119,7 +119,7 @@ pub fn on_backend_state(frontend: XenbusState, backend: XenbusState) -> Frontend
 
 /// Why a MAC address string was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MacError {
+pub(crate) enum MacError {
     /// The string is not exactly 17 bytes (`aa:bb:cc:dd:ee:ff`).
     BadLength {
         /// Length found.
@@ -163,7 +163,7 @@ impl fmt::Display for MacError {
 
 /// Negotiation errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NegotiateError {
+pub(crate) enum NegotiateError {
     /// The backend does not offer `feature-rx-copy`.
     NoRxCopy,
     /// The `mac` node is invalid.
@@ -212,7 +212,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Parses the `mac` node: exactly `aa:bb:cc:dd:ee:ff` (either case). Rejects
 /// multicast and all-zero addresses.
-pub fn parse_mac(s: &[u8]) -> Result<[u8; 6], MacError> {
+pub(crate) fn parse_mac(s: &[u8]) -> Result<[u8; 6], MacError> {
     if s.len() != 17 {
         return Err(MacError::BadLength { len: s.len() });
     }
@@ -241,7 +241,7 @@ pub fn parse_mac(s: &[u8]) -> Result<[u8; 6], MacError> {
 /// leading white space is skipped, then at least one decimal digit is
 /// required; parsing stops at the first non-digit. Returns `None` for
 /// garbage (no digit, a sign, or a value that does not fit in `u32`).
-pub fn parse_unsigned(v: &[u8]) -> Option<u32> {
+pub(crate) fn parse_unsigned(v: &[u8]) -> Option<u32> {
     let mut it = v
         .iter()
         .copied()
@@ -262,12 +262,12 @@ pub fn parse_unsigned(v: &[u8]) -> Option<u32> {
 
 /// `xenbus_read_unsigned`: the parsed value, or `default` when the node is
 /// missing (`None`) or holds garbage.
-pub fn read_unsigned(v: Option<&[u8]>, default: u32) -> u32 {
+pub(crate) fn read_unsigned(v: Option<&[u8]>, default: u32) -> u32 {
     v.and_then(parse_unsigned).unwrap_or(default)
 }
 
 /// Size of the buffer handed to XenStore read callbacks.
-pub const VALUE_BUF_LEN: usize = 32;
+pub(crate) const VALUE_BUF_LEN: usize = 32;
 
 /// Reads `key` through `read` (see [`BackendFeatures::read`]) and
 /// interprets it like `xenbus_read_unsigned`.
@@ -292,35 +292,35 @@ where
 
 /// Features advertised by the backend in its XenStore directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BackendFeatures {
+pub(crate) struct BackendFeatures {
     /// `feature-rx-copy` (required).
-    pub rx_copy: bool,
+    pub(crate) rx_copy: bool,
     /// `feature-sg`: accepts multi-slot TX packets.
-    pub sg: bool,
+    pub(crate) sg: bool,
     /// `feature-gso-tcpv4`.
-    pub gso_tcpv4: bool,
+    pub(crate) gso_tcpv4: bool,
     /// `feature-gso-tcpv6`.
-    pub gso_tcpv6: bool,
+    pub(crate) gso_tcpv6: bool,
     /// `feature-ipv6-csum-offload` (default off).
-    pub ipv6_csum_offload: bool,
+    pub(crate) ipv6_csum_offload: bool,
     /// `feature-no-csum-offload`: IPv4 checksum offload disabled (default
     /// off, i.e. offload on).
-    pub no_csum_offload: bool,
+    pub(crate) no_csum_offload: bool,
     /// `feature-split-event-channels`.
-    pub split_event_channels: bool,
+    pub(crate) split_event_channels: bool,
     /// Whether `multi-queue-max-queues` exists (then the frontend must
     /// write `multi-queue-num-queues`).
-    pub multi_queue: bool,
+    pub(crate) multi_queue: bool,
     /// `multi-queue-max-queues` (default 1).
-    pub max_queues: u32,
+    pub(crate) max_queues: u32,
     /// `feature-ctrl-ring`.
-    pub ctrl_ring: bool,
+    pub(crate) ctrl_ring: bool,
     /// `feature-xdp-headroom`.
-    pub xdp_headroom: bool,
+    pub(crate) xdp_headroom: bool,
     /// `feature-multicast-control`.
-    pub multicast_control: bool,
+    pub(crate) multicast_control: bool,
     /// `feature-dynamic-multicast-control`.
-    pub dynamic_multicast_control: bool,
+    pub(crate) dynamic_multicast_control: bool,
 }
 
 impl BackendFeatures {
@@ -331,7 +331,7 @@ impl BackendFeatures {
     ///
     /// Every node is interpreted like `xenbus_read_unsigned`: missing or
     /// garbage means the default. Fails if `feature-rx-copy` is not set.
-    pub fn read<F>(mut read: F) -> Result<Self, NegotiateError>
+    pub(crate) fn read<F>(mut read: F) -> Result<Self, NegotiateError>
     where
         F: FnMut(&str, &mut [u8]) -> Option<usize>,
     {
@@ -358,7 +358,7 @@ impl BackendFeatures {
     }
 
     /// Checks the features the frontend cannot work without.
-    pub fn validate(&self) -> Result<(), NegotiateError> {
+    pub(crate) fn validate(&self) -> Result<(), NegotiateError> {
         if !self.rx_copy {
             return Err(NegotiateError::NoRxCopy);
         }
@@ -371,24 +371,24 @@ impl BackendFeatures {
 // ---------------------------------------------------------------------------
 
 /// Largest number of queues the frontend will ever use.
-pub const MAX_QUEUES_LIMIT: u32 = 64;
+pub(crate) const MAX_QUEUES_LIMIT: u32 = 64;
 /// Default `max_queues` (xen-netfront's `MAX_QUEUES_DEFAULT`).
-pub const MAX_QUEUES_DEFAULT: u32 = 8;
+pub(crate) const MAX_QUEUES_DEFAULT: u32 = 8;
 
 /// Frontend settings (module parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrontendConfig {
+pub(crate) struct FrontendConfig {
     /// Maximum number of queues (0 is treated as 1; capped at
     /// [`MAX_QUEUES_LIMIT`]).
-    pub max_queues: u32,
+    pub(crate) max_queues: u32,
     /// Advertise and use scatter-gather.
-    pub sg: bool,
+    pub(crate) sg: bool,
     /// Advertise and use TCP segmentation offload (v4 and v6).
-    pub gso: bool,
+    pub(crate) gso: bool,
     /// Advertise IPv6 checksum offload.
-    pub ipv6_csum: bool,
+    pub(crate) ipv6_csum: bool,
     /// Use split event channels when the backend offers them.
-    pub split_event_channels: bool,
+    pub(crate) split_event_channels: bool,
 }
 
 impl Default for FrontendConfig {
@@ -406,36 +406,36 @@ impl Default for FrontendConfig {
 /// Offloads usable on the network device after negotiation
 /// (`xennet_fix_features`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetFeatures {
+pub(crate) struct NetFeatures {
     /// `NETIF_F_SG`.
-    pub sg: bool,
+    pub(crate) sg: bool,
     /// `NETIF_F_TSO`.
-    pub tso: bool,
+    pub(crate) tso: bool,
     /// `NETIF_F_TSO6`.
-    pub tso6: bool,
+    pub(crate) tso6: bool,
     /// `NETIF_F_IP_CSUM`.
-    pub ip_csum: bool,
+    pub(crate) ip_csum: bool,
     /// `NETIF_F_IPV6_CSUM`.
-    pub ipv6_csum: bool,
+    pub(crate) ipv6_csum: bool,
 }
 
 /// The frontend's decisions for one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectPlan {
+pub(crate) struct ConnectPlan {
     /// Number of queues to set up (at least 1).
-    pub num_queues: u32,
+    pub(crate) num_queues: u32,
     /// Whether each queue uses separate TX and RX event channels.
-    pub split_event_channels: bool,
+    pub(crate) split_event_channels: bool,
     /// Whether to write `multi-queue-num-queues`.
-    pub write_num_queues: bool,
+    pub(crate) write_num_queues: bool,
     /// Offloads the device may enable.
-    pub features: NetFeatures,
+    pub(crate) features: NetFeatures,
     /// What the frontend advertises.
-    pub config: FrontendConfig,
+    pub(crate) config: FrontendConfig,
 }
 
 /// Decides how to connect, given the backend's features and our settings.
-pub fn plan(
+pub(crate) fn plan(
     backend: &BackendFeatures,
     config: &FrontendConfig,
 ) -> Result<ConnectPlan, NegotiateError> {
@@ -462,19 +462,19 @@ pub fn plan(
 /// How many queues the frontend offers, from the `max_queues` module
 /// parameter (0: one per online CPU) and the number of online CPUs; always
 /// between 1 and [`MAX_QUEUES_DEFAULT`], the most the driver sets up.
-pub fn queue_limit(param: u32, online_cpus: u32) -> u32 {
+pub(crate) fn queue_limit(param: u32, online_cpus: u32) -> u32 {
     let wanted = if param == 0 { online_cpus } else { param };
     wanted.clamp(1, MAX_QUEUES_DEFAULT)
 }
 
 /// Default Ethernet MTU (`ETH_DATA_LEN`).
-pub const ETH_DATA_LEN: u32 = 1500;
+pub(crate) const ETH_DATA_LEN: u32 = 1500;
 
 /// Largest MTU the device allows, as in xen-netfront: the protocol's 16-bit
 /// packet size with scatter-gather, 1500 without. (Above 65521 a full-size
 /// frame with its Ethernet header exceeds the packet size: such frames are
 /// dropped and counted, segmented TCP is not affected.)
-pub fn max_mtu(sg: bool) -> u32 {
+pub(crate) fn max_mtu(sg: bool) -> u32 {
     if sg {
         XEN_NETIF_MAX_TX_SIZE
     } else {
@@ -484,18 +484,18 @@ pub fn max_mtu(sg: bool) -> u32 {
 
 impl NetFeatures {
     /// `NETIF_F_SG`.
-    pub const SG: u32 = 1 << 0;
+    pub(crate) const SG: u32 = 1 << 0;
     /// `NETIF_F_TSO`.
-    pub const TSO: u32 = 1 << 1;
+    pub(crate) const TSO: u32 = 1 << 1;
     /// `NETIF_F_TSO6`.
-    pub const TSO6: u32 = 1 << 2;
+    pub(crate) const TSO6: u32 = 1 << 2;
     /// `NETIF_F_IP_CSUM`.
-    pub const IP_CSUM: u32 = 1 << 3;
+    pub(crate) const IP_CSUM: u32 = 1 << 3;
     /// `NETIF_F_IPV6_CSUM`.
-    pub const IPV6_CSUM: u32 = 1 << 4;
+    pub(crate) const IPV6_CSUM: u32 = 1 << 4;
 
     /// The features as a bit set (the constants above), for the kernel glue.
-    pub fn bits(&self) -> u32 {
+    pub(crate) fn bits(&self) -> u32 {
         let b = |on: bool, bit: u32| if on { bit } else { 0 };
         b(self.sg, Self::SG)
             | b(self.tso, Self::TSO)
@@ -507,25 +507,25 @@ impl NetFeatures {
 
 /// Per-queue values the frontend publishes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueKeys {
+pub(crate) struct QueueKeys {
     /// Grant reference of the TX shared ring page.
-    pub tx_ring_ref: u32,
+    pub(crate) tx_ring_ref: u32,
     /// Grant reference of the RX shared ring page.
-    pub rx_ring_ref: u32,
+    pub(crate) rx_ring_ref: u32,
     /// TX event channel (the only one without split event channels).
-    pub evtchn_tx: u32,
+    pub(crate) evtchn_tx: u32,
     /// RX event channel (ignored without split event channels).
-    pub evtchn_rx: u32,
+    pub(crate) evtchn_rx: u32,
 }
 
 /// Maximum key length (including a `queue-N/` prefix) plus a NUL.
-pub const KEY_BUF_LEN: usize = 48;
+pub(crate) const KEY_BUF_LEN: usize = 48;
 /// Maximum value length plus a NUL.
-pub const VALUE_OUT_LEN: usize = 16;
+pub(crate) const VALUE_OUT_LEN: usize = 16;
 
 /// One XenStore node to write, relative to the frontend directory.
 #[derive(Clone, Copy)]
-pub struct XsWrite {
+pub(crate) struct XsWrite {
     key: [u8; KEY_BUF_LEN],
     key_len: usize,
     value: [u8; VALUE_OUT_LEN],
@@ -597,39 +597,40 @@ impl XsWrite {
     }
 
     /// The key, e.g. `queue-0/tx-ring-ref`.
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         core::str::from_utf8(self.key_bytes()).unwrap_or("")
     }
 
     /// The value, e.g. `8`.
-    pub fn value(&self) -> &str {
+    pub(crate) fn value(&self) -> &str {
         core::str::from_utf8(self.value_bytes()).unwrap_or("")
     }
 
     /// The key bytes without NUL.
-    pub fn key_bytes(&self) -> &[u8] {
+    pub(crate) fn key_bytes(&self) -> &[u8] {
         self.key.get(..self.key_len).unwrap_or(&[])
     }
 
     /// The value bytes without NUL.
-    pub fn value_bytes(&self) -> &[u8] {
+    pub(crate) fn value_bytes(&self) -> &[u8] {
         self.value.get(..self.value_len).unwrap_or(&[])
     }
 
     /// The key bytes followed by a NUL (for C strings).
-    pub fn key_with_nul(&self) -> &[u8] {
+    pub(crate) fn key_with_nul(&self) -> &[u8] {
         self.key.get(..=self.key_len).unwrap_or(&[])
     }
 
     /// The value bytes followed by a NUL (for C strings).
-    pub fn value_with_nul(&self) -> &[u8] {
+    pub(crate) fn value_with_nul(&self) -> &[u8] {
         self.value.get(..=self.value_len).unwrap_or(&[])
     }
 }
 
 /// Iterator over the nodes the frontend writes in its connect transaction
 /// (`talk_to_netback`), in order.
-pub struct FrontendWrites<'a> {
+#[derive(Clone)]
+pub(crate) struct FrontendWrites<'a> {
     plan: ConnectPlan,
     queues: &'a [QueueKeys],
     step: usize,
@@ -642,7 +643,7 @@ const GLOBAL_STEPS: usize = 6;
 
 /// Returns the nodes the frontend must write for `plan`, given the ring
 /// references and event channels of each queue.
-pub fn frontend_writes<'a>(
+pub(crate) fn frontend_writes<'a>(
     plan: &ConnectPlan,
     queues: &'a [QueueKeys],
 ) -> Result<FrontendWrites<'a>, NegotiateError> {

@@ -13,52 +13,49 @@
 use core::mem::{offset_of, size_of};
 
 /// A grant reference (`grant_ref_t`).
-pub type GrantRef = u32;
+pub(crate) type GrantRef = u32;
 
 /// A free-running ring index (`RING_IDX`).
-pub type RingIdx = u32;
+pub(crate) type RingIdx = u32;
 
 /// Size of a Xen page (`XEN_PAGE_SIZE`); shared rings and buffers use it.
-pub const XEN_PAGE_SIZE: usize = 4096;
+pub(crate) const XEN_PAGE_SIZE: usize = 4096;
 
 /// Minimum number of slots a backend must accept for one packet.
-pub const XEN_NETIF_NR_SLOTS_MIN: u32 = 18;
+pub(crate) const XEN_NETIF_NR_SLOTS_MIN: u32 = 18;
 
 /// Largest packet (in bytes) the transmit wire format can describe.
-pub const XEN_NETIF_MAX_TX_SIZE: u32 = 0xFFFF;
-
-/// Largest XDP headroom a frontend may request (`XEN_NETIF_MAX_XDP_HEADROOM`).
-pub const XEN_NETIF_MAX_XDP_HEADROOM: u32 = 0x7FFF;
+pub(crate) const XEN_NETIF_MAX_TX_SIZE: u32 = 0xFFFF;
 
 // ---------------------------------------------------------------------------
 // Transmit flags (`XEN_NETTXF_*`).
 // ---------------------------------------------------------------------------
 
 /// TX: the protocol checksum field is blank (checksum offload).
-pub const NETTXF_CSUM_BLANK: u16 = 1 << 0;
+pub(crate) const NETTXF_CSUM_BLANK: u16 = 1 << 0;
 /// TX: packet data has been validated against its protocol checksum.
-pub const NETTXF_DATA_VALIDATED: u16 = 1 << 1;
+pub(crate) const NETTXF_DATA_VALIDATED: u16 = 1 << 1;
 /// TX: the packet continues in the next request slot.
-pub const NETTXF_MORE_DATA: u16 = 1 << 2;
+pub(crate) const NETTXF_MORE_DATA: u16 = 1 << 2;
 /// TX: the request is followed by extra-info slot(s).
-pub const NETTXF_EXTRA_INFO: u16 = 1 << 3;
+pub(crate) const NETTXF_EXTRA_INFO: u16 = 1 << 3;
 
 // ---------------------------------------------------------------------------
 // Receive flags (`XEN_NETRXF_*`).
 // ---------------------------------------------------------------------------
 
 /// RX: packet data has been validated against its protocol checksum.
-pub const NETRXF_DATA_VALIDATED: u16 = 1 << 0;
+pub(crate) const NETRXF_DATA_VALIDATED: u16 = 1 << 0;
 /// RX: the protocol checksum field is blank (checksum offload).
-pub const NETRXF_CSUM_BLANK: u16 = 1 << 1;
+pub(crate) const NETRXF_CSUM_BLANK: u16 = 1 << 1;
 /// RX: the packet continues in the next response slot.
-pub const NETRXF_MORE_DATA: u16 = 1 << 2;
+pub(crate) const NETRXF_MORE_DATA: u16 = 1 << 2;
 /// RX: the response is followed by extra-info slot(s).
-pub const NETRXF_EXTRA_INFO: u16 = 1 << 3;
+pub(crate) const NETRXF_EXTRA_INFO: u16 = 1 << 3;
 /// RX: packet has a GSO prefix (deprecated, kept for compatibility).
-pub const NETRXF_GSO_PREFIX: u16 = 1 << 4;
+pub(crate) const NETRXF_GSO_PREFIX: u16 = 1 << 4;
 /// Every receive flag bit defined by the ABI.
-pub const NETRXF_KNOWN: u16 = NETRXF_DATA_VALIDATED
+pub(crate) const NETRXF_KNOWN: u16 = NETRXF_DATA_VALIDATED
     | NETRXF_CSUM_BLANK
     | NETRXF_MORE_DATA
     | NETRXF_EXTRA_INFO
@@ -69,42 +66,46 @@ pub const NETRXF_KNOWN: u16 = NETRXF_DATA_VALIDATED
 // ---------------------------------------------------------------------------
 
 /// Extra-info type: never used, invalid.
-pub const XEN_NETIF_EXTRA_TYPE_NONE: u8 = 0;
+pub(crate) const XEN_NETIF_EXTRA_TYPE_NONE: u8 = 0;
 /// Extra-info type: GSO parameters (`u.gso`).
-pub const XEN_NETIF_EXTRA_TYPE_GSO: u8 = 1;
+pub(crate) const XEN_NETIF_EXTRA_TYPE_GSO: u8 = 1;
 /// Extra-info type: add a multicast filter address (`u.mcast`).
-pub const XEN_NETIF_EXTRA_TYPE_MCAST_ADD: u8 = 2;
+#[cfg(test)]
+pub(crate) const XEN_NETIF_EXTRA_TYPE_MCAST_ADD: u8 = 2;
 /// Extra-info type: delete a multicast filter address (`u.mcast`).
-pub const XEN_NETIF_EXTRA_TYPE_MCAST_DEL: u8 = 3;
+#[cfg(test)]
+pub(crate) const XEN_NETIF_EXTRA_TYPE_MCAST_DEL: u8 = 3;
 /// Extra-info type: packet hash (`u.hash`).
-pub const XEN_NETIF_EXTRA_TYPE_HASH: u8 = 4;
+#[cfg(test)]
+pub(crate) const XEN_NETIF_EXTRA_TYPE_HASH: u8 = 4;
 /// Extra-info type: XDP headroom (`u.xdp`).
-pub const XEN_NETIF_EXTRA_TYPE_XDP: u8 = 5;
+#[cfg(test)]
+pub(crate) const XEN_NETIF_EXTRA_TYPE_XDP: u8 = 5;
 /// One past the largest valid extra-info type.
-pub const XEN_NETIF_EXTRA_TYPE_MAX: u8 = 6;
+pub(crate) const XEN_NETIF_EXTRA_TYPE_MAX: u8 = 6;
 
 /// Extra-info flag: another extra-info slot follows this one.
-pub const XEN_NETIF_EXTRA_FLAG_MORE: u8 = 1 << 0;
+pub(crate) const XEN_NETIF_EXTRA_FLAG_MORE: u8 = 1 << 0;
 
 /// GSO type: none.
-pub const XEN_NETIF_GSO_TYPE_NONE: u8 = 0;
+pub(crate) const XEN_NETIF_GSO_TYPE_NONE: u8 = 0;
 /// GSO type: TCP over IPv4.
-pub const XEN_NETIF_GSO_TYPE_TCPV4: u8 = 1;
+pub(crate) const XEN_NETIF_GSO_TYPE_TCPV4: u8 = 1;
 /// GSO type: TCP over IPv6.
-pub const XEN_NETIF_GSO_TYPE_TCPV6: u8 = 2;
+pub(crate) const XEN_NETIF_GSO_TYPE_TCPV6: u8 = 2;
 
 // ---------------------------------------------------------------------------
 // Response status (`XEN_NETIF_RSP_*`).
 // ---------------------------------------------------------------------------
 
 /// Response status: the packet was dropped.
-pub const XEN_NETIF_RSP_DROPPED: i16 = -2;
+pub(crate) const XEN_NETIF_RSP_DROPPED: i16 = -2;
 /// Response status: an error occurred.
-pub const XEN_NETIF_RSP_ERROR: i16 = -1;
+pub(crate) const XEN_NETIF_RSP_ERROR: i16 = -1;
 /// Response status: success.
-pub const XEN_NETIF_RSP_OKAY: i16 = 0;
+pub(crate) const XEN_NETIF_RSP_OKAY: i16 = 0;
 /// Response status: no response (used for auxiliary extra-info requests).
-pub const XEN_NETIF_RSP_NULL: i16 = 1;
+pub(crate) const XEN_NETIF_RSP_NULL: i16 = 1;
 
 // ---------------------------------------------------------------------------
 // Messages.
@@ -113,113 +114,113 @@ pub const XEN_NETIF_RSP_NULL: i16 = 1;
 /// Transmit request (`struct xen_netif_tx_request`), 12 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TxRequest {
+pub(crate) struct TxRequest {
     /// Grant reference of the buffer page.
-    pub gref: GrantRef,
+    pub(crate) gref: GrantRef,
     /// Offset of the data within the buffer page.
-    pub offset: u16,
+    pub(crate) offset: u16,
     /// `NETTXF_*` flags.
-    pub flags: u16,
+    pub(crate) flags: u16,
     /// Request identifier, echoed in the response.
-    pub id: u16,
+    pub(crate) id: u16,
     /// Total packet size for the first slot of a packet, fragment size otherwise.
-    pub size: u16,
+    pub(crate) size: u16,
 }
 
 /// Transmit response (`struct xen_netif_tx_response`), 4 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TxResponse {
+pub(crate) struct TxResponse {
     /// Identifier of the request this answers.
-    pub id: u16,
+    pub(crate) id: u16,
     /// `XEN_NETIF_RSP_*` status.
-    pub status: i16,
+    pub(crate) status: i16,
 }
 
 /// Receive request (`struct xen_netif_rx_request`), 8 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RxRequest {
+pub(crate) struct RxRequest {
     /// Request identifier, echoed in the response.
-    pub id: u16,
+    pub(crate) id: u16,
     /// Padding.
-    pub pad: u16,
+    pub(crate) pad: u16,
     /// Grant reference of the (writable) buffer page.
-    pub gref: GrantRef,
+    pub(crate) gref: GrantRef,
 }
 
 /// Receive response (`struct xen_netif_rx_response`), 8 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RxResponse {
+pub(crate) struct RxResponse {
     /// Identifier of the request this answers.
-    pub id: u16,
+    pub(crate) id: u16,
     /// Offset of the data within the buffer page.
-    pub offset: u16,
+    pub(crate) offset: u16,
     /// `NETRXF_*` flags.
-    pub flags: u16,
+    pub(crate) flags: u16,
     /// Negative: `XEN_NETIF_RSP_*` error; otherwise the fragment size.
-    pub status: i16,
+    pub(crate) status: i16,
 }
 
 /// GSO member of the extra-info union.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExtraGso {
+pub(crate) struct ExtraGso {
     /// Maximum payload size of each segment (the MSS for TCP).
-    pub size: u16,
+    pub(crate) size: u16,
     /// `XEN_NETIF_GSO_TYPE_*`.
-    pub gso_type: u8,
+    pub(crate) gso_type: u8,
     /// Padding (future expansion).
-    pub pad: u8,
+    pub(crate) pad: u8,
     /// `XEN_NETIF_GSO_FEAT_*` flags.
-    pub features: u16,
+    pub(crate) features: u16,
 }
 
 /// Multicast member of the extra-info union.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExtraMcast {
+pub(crate) struct ExtraMcast {
     /// Ethernet address to add to or remove from the filter.
-    pub addr: [u8; 6],
+    pub(crate) addr: [u8; 6],
 }
 
 /// Hash member of the extra-info union.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExtraHash {
+pub(crate) struct ExtraHash {
     /// Hash type (`_XEN_NETIF_CTRL_HASH_TYPE_*`).
-    pub hash_type: u8,
+    pub(crate) hash_type: u8,
     /// Hash algorithm (`XEN_NETIF_CTRL_HASH_ALGORITHM_*`).
-    pub algorithm: u8,
+    pub(crate) algorithm: u8,
     /// Hash value, least significant byte first.
-    pub value: [u8; 4],
+    pub(crate) value: [u8; 4],
 }
 
 /// XDP member of the extra-info union.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExtraXdp {
+pub(crate) struct ExtraXdp {
     /// Headroom in bytes in front of the received data.
-    pub headroom: u16,
+    pub(crate) headroom: u16,
     /// Padding.
-    pub pad: [u16; 2],
+    pub(crate) pad: [u16; 2],
 }
 
 /// The type-specific payload of an extra-info slot (6 bytes).
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub union ExtraInfoUnion {
+pub(crate) union ExtraInfoUnion {
     /// `XEN_NETIF_EXTRA_TYPE_GSO`.
-    pub gso: ExtraGso,
+    pub(crate) gso: ExtraGso,
     /// `XEN_NETIF_EXTRA_TYPE_MCAST_{ADD,DEL}`.
-    pub mcast: ExtraMcast,
+    pub(crate) mcast: ExtraMcast,
     /// `XEN_NETIF_EXTRA_TYPE_HASH`.
-    pub hash: ExtraHash,
+    pub(crate) hash: ExtraHash,
     /// `XEN_NETIF_EXTRA_TYPE_XDP`.
-    pub xdp: ExtraXdp,
+    pub(crate) xdp: ExtraXdp,
     /// Raw view of the payload.
-    pub pad: [u16; 3],
+    pub(crate) pad: [u16; 3],
 }
 
 /// Extra-info slot (`struct xen_netif_extra_info`), 8 bytes.
@@ -227,13 +228,13 @@ pub union ExtraInfoUnion {
 /// It overlays a TX request or RX response slot of the same ring.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct ExtraInfo {
+pub(crate) struct ExtraInfo {
     /// `XEN_NETIF_EXTRA_TYPE_*`.
-    pub extra_type: u8,
+    pub(crate) extra_type: u8,
     /// `XEN_NETIF_EXTRA_FLAG_*`.
-    pub flags: u8,
+    pub(crate) flags: u8,
     /// Type-specific payload.
-    pub u: ExtraInfoUnion,
+    pub(crate) u: ExtraInfoUnion,
 }
 
 impl core::fmt::Debug for ExtraInfo {
@@ -256,7 +257,7 @@ impl Eq for ExtraInfo {}
 
 impl ExtraInfo {
     /// Builds an extra-info slot from its 8-byte in-memory representation.
-    pub fn from_bytes(b: [u8; 8]) -> Self {
+    pub(crate) fn from_bytes(b: [u8; 8]) -> Self {
         ExtraInfo {
             extra_type: b[0],
             flags: b[1],
@@ -271,7 +272,7 @@ impl ExtraInfo {
     }
 
     /// Returns the 8-byte in-memory representation of this slot.
-    pub fn to_bytes(self) -> [u8; 8] {
+    pub(crate) fn to_bytes(self) -> [u8; 8] {
         let p = self.payload();
         [
             self.extra_type,
@@ -286,7 +287,7 @@ impl ExtraInfo {
     }
 
     /// Returns the 6 payload bytes, whichever union member was written.
-    pub fn payload(&self) -> [u8; 6] {
+    pub(crate) fn payload(&self) -> [u8; 6] {
         // SAFETY: every member of the union is plain old data made of
         // integers, they all start at offset 0, and `pad` spans all 6 bytes
         // of the union (checked by the compile-time asserts below), so
@@ -299,7 +300,7 @@ impl ExtraInfo {
     }
 
     /// Builds a GSO extra-info slot.
-    pub fn new_gso(size: u16, gso_type: u8, more: bool) -> Self {
+    pub(crate) fn new_gso(size: u16, gso_type: u8, more: bool) -> Self {
         ExtraInfo {
             extra_type: XEN_NETIF_EXTRA_TYPE_GSO,
             flags: if more { XEN_NETIF_EXTRA_FLAG_MORE } else { 0 },
@@ -315,7 +316,8 @@ impl ExtraInfo {
     }
 
     /// Builds a multicast add/delete extra-info slot.
-    pub fn new_mcast(add: bool, addr: [u8; 6], more: bool) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new_mcast(add: bool, addr: [u8; 6], more: bool) -> Self {
         ExtraInfo {
             extra_type: if add {
                 XEN_NETIF_EXTRA_TYPE_MCAST_ADD
@@ -330,7 +332,7 @@ impl ExtraInfo {
     }
 
     /// Interprets the payload as GSO parameters (regardless of the type).
-    pub fn gso(&self) -> ExtraGso {
+    pub(crate) fn gso(&self) -> ExtraGso {
         let p = self.payload();
         ExtraGso {
             size: u16::from_ne_bytes([p[0], p[1]]),
@@ -341,18 +343,19 @@ impl ExtraInfo {
     }
 
     /// Interprets the payload as an XDP headroom (regardless of the type).
-    pub fn xdp_headroom(&self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn xdp_headroom(&self) -> u16 {
         let p = self.payload();
         u16::from_ne_bytes([p[0], p[1]])
     }
 
     /// Whether another extra-info slot follows this one.
-    pub fn has_more(&self) -> bool {
+    pub(crate) fn has_more(&self) -> bool {
         self.flags & XEN_NETIF_EXTRA_FLAG_MORE != 0
     }
 
     /// Reinterprets an RX response slot as an extra-info slot (the C union).
-    pub fn from_rx_response(r: &RxResponse) -> Self {
+    pub(crate) fn from_rx_response(r: &RxResponse) -> Self {
         let a = r.id.to_ne_bytes();
         let b = r.offset.to_ne_bytes();
         let c = r.flags.to_ne_bytes();
@@ -361,7 +364,8 @@ impl ExtraInfo {
     }
 
     /// Reinterprets this extra-info slot as an RX response slot.
-    pub fn to_rx_response(self) -> RxResponse {
+    #[cfg(test)]
+    pub(crate) fn to_rx_response(self) -> RxResponse {
         let b = self.to_bytes();
         RxResponse {
             id: u16::from_ne_bytes([b[0], b[1]]),
@@ -372,7 +376,8 @@ impl ExtraInfo {
     }
 
     /// Reinterprets a TX request slot as an extra-info slot (first 8 bytes).
-    pub fn from_tx_request(r: &TxRequest) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_tx_request(r: &TxRequest) -> Self {
         let a = r.gref.to_ne_bytes();
         let b = r.offset.to_ne_bytes();
         let c = r.flags.to_ne_bytes();
@@ -381,7 +386,7 @@ impl ExtraInfo {
 
     /// Reinterprets this extra-info slot as a TX request slot; the 4 bytes
     /// past the extra-info structure are zero.
-    pub fn to_tx_request(self) -> TxRequest {
+    pub(crate) fn to_tx_request(self) -> TxRequest {
         let b = self.to_bytes();
         TxRequest {
             gref: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
@@ -400,58 +405,58 @@ impl ExtraInfo {
 /// Shared ring header (`struct *_sring` without the flexible `ring[]`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct SringHeader {
+pub(crate) struct SringHeader {
     /// Request producer index (written by the frontend).
-    pub req_prod: RingIdx,
+    pub(crate) req_prod: RingIdx,
     /// Request index at which the backend wants a notification.
-    pub req_event: RingIdx,
+    pub(crate) req_event: RingIdx,
     /// Response producer index (written by the backend).
-    pub rsp_prod: RingIdx,
+    pub(crate) rsp_prod: RingIdx,
     /// Response index at which the frontend wants a notification.
-    pub rsp_event: RingIdx,
+    pub(crate) rsp_event: RingIdx,
     /// Padding (`__pad[48]`).
-    pub pad: [u8; 48],
+    pub(crate) pad: [u8; 48],
 }
 
 /// Byte offset of `req_prod` in the shared ring page.
-pub const SRING_REQ_PROD_OFFSET: usize = offset_of!(SringHeader, req_prod);
+pub(crate) const SRING_REQ_PROD_OFFSET: usize = offset_of!(SringHeader, req_prod);
 /// Byte offset of `req_event` in the shared ring page.
-pub const SRING_REQ_EVENT_OFFSET: usize = offset_of!(SringHeader, req_event);
+pub(crate) const SRING_REQ_EVENT_OFFSET: usize = offset_of!(SringHeader, req_event);
 /// Byte offset of `rsp_prod` in the shared ring page.
-pub const SRING_RSP_PROD_OFFSET: usize = offset_of!(SringHeader, rsp_prod);
+pub(crate) const SRING_RSP_PROD_OFFSET: usize = offset_of!(SringHeader, rsp_prod);
 /// Byte offset of `rsp_event` in the shared ring page.
-pub const SRING_RSP_EVENT_OFFSET: usize = offset_of!(SringHeader, rsp_event);
+pub(crate) const SRING_RSP_EVENT_OFFSET: usize = offset_of!(SringHeader, rsp_event);
 /// Byte offset of `ring[0]` in the shared ring page.
-pub const SRING_ENTRIES_OFFSET: usize = size_of::<SringHeader>();
+pub(crate) const SRING_ENTRIES_OFFSET: usize = size_of::<SringHeader>();
 
 /// Shared TX ring entry (`union xen_netif_tx_sring_entry`), 12 bytes.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub union TxSringEntry {
+pub(crate) union TxSringEntry {
     /// Request view.
-    pub req: TxRequest,
+    pub(crate) req: TxRequest,
     /// Response view.
-    pub rsp: TxResponse,
+    pub(crate) rsp: TxResponse,
 }
 
 /// Shared RX ring entry (`union xen_netif_rx_sring_entry`), 8 bytes.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub union RxSringEntry {
+pub(crate) union RxSringEntry {
     /// Request view.
-    pub req: RxRequest,
+    pub(crate) req: RxRequest,
     /// Response view.
-    pub rsp: RxResponse,
+    pub(crate) rsp: RxResponse,
 }
 
 /// Size of one TX ring entry.
-pub const TX_ENTRY_SIZE: usize = size_of::<TxSringEntry>();
+pub(crate) const TX_ENTRY_SIZE: usize = size_of::<TxSringEntry>();
 /// Size of one RX ring entry.
-pub const RX_ENTRY_SIZE: usize = size_of::<RxSringEntry>();
+pub(crate) const RX_ENTRY_SIZE: usize = size_of::<RxSringEntry>();
 
 /// Rounds a 32-bit value down to a power of two, exactly like ring.h's
 /// `__RD32` (0 stays 0).
-pub const fn round_down_pow2(x: u32) -> u32 {
+pub(crate) const fn round_down_pow2(x: u32) -> u32 {
     if x == 0 {
         0
     } else {
@@ -463,7 +468,7 @@ pub const fn round_down_pow2(x: u32) -> u32 {
 /// `entry_size`-byte entries (`__CONST_RING_SIZE` / `__RING_SIZE`).
 ///
 /// Returns 0 when the area cannot hold the header or `entry_size` is 0.
-pub const fn const_ring_size(ring_bytes: usize, entry_size: usize) -> u32 {
+pub(crate) const fn const_ring_size(ring_bytes: usize, entry_size: usize) -> u32 {
     if entry_size == 0 || ring_bytes < SRING_ENTRIES_OFFSET {
         return 0;
     }
@@ -476,17 +481,17 @@ pub const fn const_ring_size(ring_bytes: usize, entry_size: usize) -> u32 {
 }
 
 /// Number of entries of a one-page TX ring (`NET_TX_RING_SIZE`).
-pub const NET_TX_RING_SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, TX_ENTRY_SIZE);
+pub(crate) const NET_TX_RING_SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, TX_ENTRY_SIZE);
 /// Number of entries of a one-page RX ring (`NET_RX_RING_SIZE`).
-pub const NET_RX_RING_SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, RX_ENTRY_SIZE);
+pub(crate) const NET_RX_RING_SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, RX_ENTRY_SIZE);
 
 /// Minimum number of RX slots worth posting (`NET_RX_SLOTS_MIN`, includes
 /// one slot for GSO metadata).
-pub const NET_RX_SLOTS_MIN: u32 = XEN_NETIF_NR_SLOTS_MIN + 1;
+pub(crate) const NET_RX_SLOTS_MIN: u32 = XEN_NETIF_NR_SLOTS_MIN + 1;
 
 /// Packets whose first RX fragment is at most this long may use one extra
 /// slot (`RX_COPY_THRESHOLD` in xen-netfront).
-pub const RX_COPY_THRESHOLD: u32 = 256;
+pub(crate) const RX_COPY_THRESHOLD: u32 = 256;
 
 // ---------------------------------------------------------------------------
 // Compile-time layout checks against the C ABI.

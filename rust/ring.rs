@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Typed Xen shared rings (`io/ring.h`), front and back halves.
+//! Typed Xen shared rings (`io/ring.h`): the front half the driver uses,
+//! and (for the tests only) the back half a simulated backend drives.
 //!
 //! A shared ring lives in one page: a 64-byte header holding the four
 //! free-running indices (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`)
@@ -34,7 +35,7 @@ use crate::netif::{
 
 /// Errors detected by the frontend half of a shared ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RingError {
+pub(crate) enum RingError {
     /// The backend's `rsp_prod` claims more responses than there are
     /// requests outstanding (`RING_RESPONSE_PROD_OVERFLOW`, made strict).
     ResponseOverflow {
@@ -71,8 +72,9 @@ impl fmt::Display for RingError {
 }
 
 /// Errors detected by the backend half of a shared ring.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackRingError {
+pub(crate) enum BackRingError {
     /// The frontend's `req_prod` claims more requests than fit in the ring
     /// (`RING_REQUEST_PROD_OVERFLOW`).
     RequestOverflow {
@@ -87,6 +89,7 @@ pub enum BackRingError {
     NoRequestToAnswer,
 }
 
+#[cfg(test)]
 impl fmt::Display for BackRingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -113,12 +116,12 @@ impl fmt::Display for BackRingError {
 /// index from `old` to `new` when it asked to be woken at `event`
 /// (`RING_PUSH_*_AND_CHECK_NOTIFY`): `(new - event) < (new - old)` in
 /// wrapping `u32` arithmetic, i.e. `event` lies in `(old, new]`.
-pub const fn need_notify(old: RingIdx, new: RingIdx, event: RingIdx) -> bool {
+pub(crate) const fn need_notify(old: RingIdx, new: RingIdx, event: RingIdx) -> bool {
     new.wrapping_sub(event) < new.wrapping_sub(old)
 }
 
 /// Size of one ring entry: the C union of `Req` and `Rsp`.
-pub const fn entry_size<Req, Rsp>() -> usize {
+pub(crate) const fn entry_size<Req, Rsp>() -> usize {
     let size = max(core::mem::size_of::<Req>(), core::mem::size_of::<Rsp>());
     let align = max(core::mem::align_of::<Req>(), core::mem::align_of::<Rsp>());
     size.div_ceil(align) * align
@@ -141,8 +144,9 @@ struct Sring {
 impl Sring {
     /// Reads a header index.
     fn read_idx(&self, offset: usize) -> RingIdx {
-        // SAFETY: by the contract of the ring constructors `base` points to a
-        // live, page-aligned page of `XEN_PAGE_SIZE` bytes; `offset` is one of
+        // SAFETY: by the contract of the ring constructors (which covers
+        // anything built from a ring, such as a `RingWatch`) `base` points
+        // to a live, page-aligned page of `XEN_PAGE_SIZE` bytes; `offset` is one of
         // the 4-aligned header offsets (< 64), so the `u32` is in bounds and
         // aligned. The other end may write it concurrently, hence volatile.
         unsafe { ptr::read_volatile(self.base.as_ptr().add(offset).cast::<u32>()) }
@@ -183,19 +187,21 @@ impl Sring {
     }
 }
 
-/// Snapshot of the four shared indices, for diagnostics and tests.
+/// Snapshot of the four shared indices, for tests.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SharedIndices {
+pub(crate) struct SharedIndices {
     /// `req_prod`.
-    pub req_prod: RingIdx,
+    pub(crate) req_prod: RingIdx,
     /// `req_event`.
-    pub req_event: RingIdx,
+    pub(crate) req_event: RingIdx,
     /// `rsp_prod`.
-    pub rsp_prod: RingIdx,
+    pub(crate) rsp_prod: RingIdx,
     /// `rsp_event`.
-    pub rsp_event: RingIdx,
+    pub(crate) rsp_event: RingIdx,
 }
 
+#[cfg(test)]
 fn read_indices(s: &Sring) -> SharedIndices {
     SharedIndices {
         req_prod: s.read_idx(SRING_REQ_PROD_OFFSET),
@@ -205,8 +211,42 @@ fn read_indices(s: &Sring) -> SharedIndices {
     }
 }
 
+/// A read-only view of the response producer of a shared ring, obtained
+/// from its [`FrontRing`] with [`FrontRing::watch`].
+///
+/// It lets code that cannot borrow the ring (an interrupt handler, while
+/// the NAPI poller owns the ring) ask whether the backend may have produced
+/// something new. It holds only the page pointer and is valid as long as
+/// the ring's page is (see the contract of [`FrontRing::new`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RingWatch {
+    sring: Sring,
+}
+
+// SAFETY: a `RingWatch` only ever performs volatile reads of the `rsp_prod`
+// index of a page that, by the contract of `FrontRing::new`, stays valid
+// while anything built from the ring is used. The backend may write that
+// index concurrently anyway, so concurrent reads from any thread are no
+// different; nothing is written and no Rust reference to the page exists.
+unsafe impl Send for RingWatch {}
+// SAFETY: as for `Send`: `&RingWatch` only allows the same volatile reads.
+unsafe impl Sync for RingWatch {}
+
+impl RingWatch {
+    /// The backend's response producer index (`rsp_prod`), read from the
+    /// shared page once (volatile, no barrier).
+    ///
+    /// The value is not validated: it is only a hint whether there may be
+    /// something new (e.g. compared with the responses consumed so far).
+    /// Responses are consumed only through the ring, which validates the
+    /// index ([`FrontRing::unconsumed_responses`]).
+    pub(crate) fn rsp_prod(&self) -> RingIdx {
+        self.sring.read_idx(SRING_RSP_PROD_OFFSET)
+    }
+}
+
 /// The frontend half of a shared ring: produces requests, consumes responses.
-pub struct FrontRing<Req, Rsp> {
+pub(crate) struct FrontRing<Req, Rsp> {
     sring: Sring,
     /// Private request producer (`req_prod_pvt`).
     req_prod_pvt: RingIdx,
@@ -227,9 +267,9 @@ unsafe impl<Req: Send, Rsp: Send> Send for FrontRing<Req, Rsp> {}
 
 impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     /// Size in bytes of one ring entry.
-    pub const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
+    pub(crate) const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
     /// Number of entries (`__CONST_RING_SIZE(.., XEN_PAGE_SIZE)`).
-    pub const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
+    pub(crate) const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
 
     const LAYOUT_OK: () = {
         assert!(Self::SIZE > 0);
@@ -246,13 +286,14 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     ///
     /// * `page` must point to `XEN_PAGE_SIZE` bytes, aligned to
     ///   `XEN_PAGE_SIZE`, valid for reads and writes for as long as the
-    ///   returned ring (or anything built from it) is used.
+    ///   returned ring (or anything built from it, such as a [`RingWatch`])
+    ///   is used.
     /// * Apart from the other end of the ring (a backend, possibly in another
     ///   domain, following the ring protocol), nothing else may access the
     ///   page while the ring is in use, and no Rust reference to its memory
     ///   may exist.
     /// * At most one `FrontRing` may exist for a page at a time.
-    pub unsafe fn new(page: NonNull<u8>) -> Self {
+    pub(crate) unsafe fn new(page: NonNull<u8>) -> Self {
         // SAFETY: forwarded to the caller.
         unsafe { Self::new_at(page, 0) }
     }
@@ -264,7 +305,7 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     /// # Safety
     ///
     /// Same contract as [`FrontRing::new`].
-    pub unsafe fn new_at(page: NonNull<u8>, start: RingIdx) -> Self {
+    pub(crate) unsafe fn new_at(page: NonNull<u8>, start: RingIdx) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::LAYOUT_OK;
         let sring = Sring { base: page };
@@ -280,40 +321,41 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     }
 
     /// Number of entries in the ring (`RING_SIZE`).
-    pub fn size(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> u32 {
         Self::SIZE
     }
 
     /// Private request producer index (`req_prod_pvt`).
-    pub fn req_prod_pvt(&self) -> RingIdx {
+    pub(crate) fn req_prod_pvt(&self) -> RingIdx {
         self.req_prod_pvt
     }
 
     /// Response consumer index (`rsp_cons`).
-    pub fn rsp_cons(&self) -> RingIdx {
+    pub(crate) fn rsp_cons(&self) -> RingIdx {
         self.rsp_cons
     }
 
     /// Requests produced (published or not) whose response has not been
     /// consumed yet.
-    pub fn outstanding(&self) -> u32 {
+    pub(crate) fn outstanding(&self) -> u32 {
         self.req_prod_pvt.wrapping_sub(self.rsp_cons)
     }
 
     /// Number of free request slots (`RING_FREE_REQUESTS`).
-    pub fn free_requests(&self) -> u32 {
+    pub(crate) fn free_requests(&self) -> u32 {
         Self::SIZE.saturating_sub(self.outstanding())
     }
 
     /// Whether no request slot is free (`RING_FULL`).
-    pub fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.free_requests() == 0
     }
 
     /// Writes `req` into the next request slot (volatile) and advances
     /// `req_prod_pvt`. The request is not visible to the backend until
     /// [`FrontRing::push_requests`]. Returns the index used.
-    pub fn next_request_slot(&mut self, req: Req) -> Result<RingIdx, RingError> {
+    pub(crate) fn next_request_slot(&mut self, req: Req) -> Result<RingIdx, RingError> {
         if self.full() {
             return Err(RingError::Full);
         }
@@ -330,7 +372,7 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
 
     /// Publishes the requests written so far and returns whether the backend
     /// must be notified (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`).
-    pub fn push_requests(&mut self) -> bool {
+    pub(crate) fn push_requests(&mut self) -> bool {
         let old = self.req_prod_pub;
         let new = self.req_prod_pvt;
         // Backend sees requests /before/ the updated producer index.
@@ -349,7 +391,7 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     ///
     /// A producer index claiming more responses than requests were published
     /// is reported as [`RingError::ResponseOverflow`] and not used.
-    pub fn unconsumed_responses(&mut self) -> Result<u32, RingError> {
+    pub(crate) fn unconsumed_responses(&mut self) -> Result<u32, RingError> {
         let prod = self.sring.read_idx(SRING_RSP_PROD_OFFSET);
         let avail = prod.wrapping_sub(self.rsp_cons);
         let limit = self.req_prod_pub.wrapping_sub(self.rsp_cons);
@@ -368,14 +410,14 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
 
     /// Responses known to be available (validated by the last call to
     /// [`FrontRing::unconsumed_responses`]) and not consumed yet.
-    pub fn pending_responses(&self) -> u32 {
+    pub(crate) fn pending_responses(&self) -> u32 {
         self.rsp_prod_seen.wrapping_sub(self.rsp_cons)
     }
 
     /// Copies the next available response out of the shared page (one
     /// volatile read) and advances `rsp_cons`. Returns `None` when no
     /// validated response is pending.
-    pub fn take_response(&mut self) -> Option<Rsp> {
+    pub(crate) fn take_response(&mut self) -> Option<Rsp> {
         if self.pending_responses() == 0 {
             return None;
         }
@@ -395,7 +437,7 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     /// returns whether responses are pending; if none, asks to be notified
     /// for the next one (`rsp_event = rsp_cons + 1`) and checks again after
     /// a full barrier.
-    pub fn final_check_for_responses(&mut self) -> Result<bool, RingError> {
+    pub(crate) fn final_check_for_responses(&mut self) -> Result<bool, RingError> {
         if self.unconsumed_responses()? != 0 {
             return Ok(true);
         }
@@ -405,17 +447,25 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
         Ok(self.unconsumed_responses()? != 0)
     }
 
-    /// Reads the four shared indices (diagnostics).
-    pub fn shared_indices(&self) -> SharedIndices {
+    /// A read-only view of the backend's response producer, for code that
+    /// cannot borrow the ring (see [`RingWatch`]).
+    pub(crate) fn watch(&self) -> RingWatch {
+        RingWatch { sring: self.sring }
+    }
+
+    /// Reads the four shared indices.
+    #[cfg(test)]
+    pub(crate) fn shared_indices(&self) -> SharedIndices {
         read_indices(&self.sring)
     }
 }
 
 /// The backend half of a shared ring: consumes requests, produces responses.
 ///
-/// The driver itself never uses this; it exists for simulated backends in
-/// tests and for symmetry with ring.h.
-pub struct BackRing<Req, Rsp> {
+/// The driver itself never uses this; it exists for the simulated backends
+/// of the tests.
+#[cfg(test)]
+pub(crate) struct BackRing<Req, Rsp> {
     sring: Sring,
     /// Private response producer (`rsp_prod_pvt`).
     rsp_prod_pvt: RingIdx,
@@ -428,15 +478,17 @@ pub struct BackRing<Req, Rsp> {
     _marker: PhantomData<(Req, Rsp)>,
 }
 
+#[cfg(test)]
 // SAFETY: same reasoning as for `FrontRing`: exclusive backend handle,
 // volatile accesses only.
 unsafe impl<Req: Send, Rsp: Send> Send for BackRing<Req, Rsp> {}
 
+#[cfg(test)]
 impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     /// Size in bytes of one ring entry.
-    pub const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
+    pub(crate) const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
     /// Number of entries.
-    pub const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
+    pub(crate) const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
 
     const LAYOUT_OK: () = {
         assert!(Self::SIZE > 0);
@@ -453,7 +505,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     /// swapped: `page` must be a valid, page-aligned, writable page that
     /// outlives the ring, accessed otherwise only by the frontend, and at
     /// most one `BackRing` may exist for it.
-    pub unsafe fn attach(page: NonNull<u8>, start: RingIdx) -> Self {
+    pub(crate) unsafe fn attach(page: NonNull<u8>, start: RingIdx) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::LAYOUT_OK;
         BackRing {
@@ -467,24 +519,24 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     }
 
     /// Number of entries in the ring.
-    pub fn size(&self) -> u32 {
+    pub(crate) fn size(&self) -> u32 {
         Self::SIZE
     }
 
     /// Request consumer index (`req_cons`).
-    pub fn req_cons(&self) -> RingIdx {
+    pub(crate) fn req_cons(&self) -> RingIdx {
         self.req_cons
     }
 
     /// Private response producer index (`rsp_prod_pvt`).
-    pub fn rsp_prod_pvt(&self) -> RingIdx {
+    pub(crate) fn rsp_prod_pvt(&self) -> RingIdx {
         self.rsp_prod_pvt
     }
 
     /// Reads and validates the frontend's `req_prod`
     /// (`RING_REQUEST_PROD_OVERFLOW`), then returns the number of requests
     /// that may be consumed (`XEN_RING_NR_UNCONSUMED_REQUESTS`).
-    pub fn unconsumed_requests(&mut self) -> Result<u32, BackRingError> {
+    pub(crate) fn unconsumed_requests(&mut self) -> Result<u32, BackRingError> {
         let prod = self.sring.read_idx(SRING_REQ_PROD_OFFSET);
         if prod.wrapping_sub(self.rsp_prod_pvt) > Self::SIZE
             || prod.wrapping_sub(self.req_cons) > Self::SIZE
@@ -502,7 +554,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
 
     /// Requests validated by the last [`BackRing::unconsumed_requests`] and
     /// not consumed yet, bounded by the free response space.
-    pub fn pending_requests(&self) -> u32 {
+    pub(crate) fn pending_requests(&self) -> u32 {
         let req = self.req_prod_seen.wrapping_sub(self.req_cons);
         let rsp = Self::SIZE.saturating_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
         if req < rsp {
@@ -513,7 +565,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     }
 
     /// Copies the next request out of the page and advances `req_cons`.
-    pub fn take_request(&mut self) -> Option<Req> {
+    pub(crate) fn take_request(&mut self) -> Option<Req> {
         if self.pending_requests() == 0 {
             return None;
         }
@@ -528,7 +580,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
 
     /// Writes `rsp` into the next response slot and advances `rsp_prod_pvt`.
     /// Fails if every consumed request has already been answered.
-    pub fn next_response_slot(&mut self, rsp: Rsp) -> Result<RingIdx, BackRingError> {
+    pub(crate) fn next_response_slot(&mut self, rsp: Rsp) -> Result<RingIdx, BackRingError> {
         if self.req_cons.wrapping_sub(self.rsp_prod_pvt) == 0 {
             return Err(BackRingError::NoRequestToAnswer);
         }
@@ -543,7 +595,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
 
     /// Publishes responses and returns whether the frontend must be notified
     /// (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
-    pub fn push_responses(&mut self) -> bool {
+    pub(crate) fn push_responses(&mut self) -> bool {
         let old = self.rsp_prod_pub;
         let new = self.rsp_prod_pvt;
         fence(Ordering::Release);
@@ -558,7 +610,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     /// whether at least `n` requests are available; if not, asks to be
     /// notified once they are (`req_event = req_cons + n`) and checks again
     /// after a full barrier.
-    pub fn wait_for_requests(&mut self, n: u32) -> Result<bool, BackRingError> {
+    pub(crate) fn wait_for_requests(&mut self, n: u32) -> Result<bool, BackRingError> {
         if self.unconsumed_requests()? >= n {
             return Ok(true);
         }
@@ -569,7 +621,7 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`.
-    pub fn final_check_for_requests(&mut self) -> Result<bool, BackRingError> {
+    pub(crate) fn final_check_for_requests(&mut self) -> Result<bool, BackRingError> {
         if self.unconsumed_requests()? != 0 {
             return Ok(true);
         }
@@ -579,8 +631,9 @@ impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
         Ok(self.unconsumed_requests()? != 0)
     }
 
-    /// Reads the four shared indices (diagnostics).
-    pub fn shared_indices(&self) -> SharedIndices {
+    /// Reads the four shared indices.
+    #[cfg(test)]
+    pub(crate) fn shared_indices(&self) -> SharedIndices {
         read_indices(&self.sring)
     }
 }

@@ -11,7 +11,7 @@ use core::fmt::{self, Write};
 /// One per-queue counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
-pub enum Counter {
+pub(crate) enum Counter {
     /// Packets handed to the backend.
     TxPackets,
     /// Bytes handed to the backend.
@@ -54,7 +54,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in table order.
-    pub const ALL: [Counter; 19] = [
+    pub(crate) const ALL: [Counter; 19] = [
         Counter::TxPackets,
         Counter::TxBytes,
         Counter::TxDrops,
@@ -77,10 +77,10 @@ impl Counter {
     ];
 
     /// Number of counters per queue.
-    pub const COUNT: usize = Self::ALL.len();
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// The counter's name in `ethtool -S` (after the `q<N>_` prefix).
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Counter::TxPackets => "tx_packets",
             Counter::TxBytes => "tx_bytes",
@@ -105,21 +105,21 @@ impl Counter {
     }
 
     /// The counter's index in a queue's array of counters.
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 }
 
 /// Length of one ethtool string (`ETH_GSTRING_LEN`).
-pub const GSTRING_LEN: usize = 32;
+pub(crate) const GSTRING_LEN: usize = 32;
 
 /// Number of ethtool statistics with `queues` active queues.
-pub fn stats_count(queues: usize) -> usize {
+pub(crate) fn stats_count(queues: usize) -> usize {
     queues * Counter::COUNT
 }
 
 /// Which queue and counter entry `i` of the ethtool table is.
-pub fn stat_at(i: usize) -> (usize, Counter) {
+pub(crate) fn stat_at(i: usize) -> (usize, Counter) {
     let q = i / Counter::COUNT;
     let c = Counter::ALL
         .get(i % Counter::COUNT)
@@ -151,7 +151,7 @@ impl Write for Cursor<'_> {
 
 /// Writes the name of entry `i` (`q<N>_<counter>`) into `out`, NUL padded.
 /// Returns `false` if it does not fit (it then holds a truncated name).
-pub fn write_stat_name(i: usize, out: &mut [u8; GSTRING_LEN]) -> bool {
+pub(crate) fn write_stat_name(i: usize, out: &mut [u8; GSTRING_LEN]) -> bool {
     out.fill(0);
     let (q, c) = stat_at(i);
     let mut cur = Cursor {

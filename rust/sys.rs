@@ -108,6 +108,32 @@ pub(crate) fn check_layout() -> Result<(), LayoutMismatch> {
     Ok(())
 }
 
+/// A C table the kernel only reads (operations, device ids) as a `static`.
+pub(crate) struct ReadOnly<T>(pub(crate) T);
+
+// SAFETY: the value is never written after its constant initialisation, and
+// the kernel only reads it, so sharing it between threads is sound.
+unsafe impl<T> Sync for ReadOnly<T> {}
+
+impl<T> ReadOnly<T> {
+    /// A pointer to the table, for the kernel.
+    pub(crate) const fn as_ptr(&self) -> *const T {
+        &self.0
+    }
+}
+
+/// An all-zero value of a C operations table, for the fields a driver
+/// leaves unset.
+///
+/// # Safety
+///
+/// All-zero must be a valid `T` (every field an `Option` of a function
+/// pointer, an integer or a raw pointer).
+pub(crate) const unsafe fn zeroed<T>() -> T {
+    // SAFETY: the caller vouches that all-zero is a valid `T`.
+    unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+}
+
 /// Prints a value of the kernel-independent modules (which implement
 /// `core::fmt::Display`) with the kernel's formatting macros.
 pub(crate) struct Disp<'a>(pub(crate) &'a dyn core::fmt::Display);

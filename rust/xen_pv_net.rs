@@ -3,34 +3,32 @@
 //! xen_pv_net: a Xen paravirtual network frontend for HVM and PVH guests.
 //!
 //! The device logic (rings, ids, validation, negotiation decisions) lives in
-//! kernel-independent modules that the host test crate also compiles; the
-//! modules named `sys` and `frontend` are the thin kernel glue.
+//! kernel-independent modules that the host test crate also compiles and
+//! tests; the other modules are the kernel glue, one per path of the driver
+//! (see Documentation/xen_pv_net.rst, "Structure").
 
 use kernel::prelude::*;
 
-// Kernel-independent modules, shared with the host test crate (tests/host):
-// their `pub` API and test-only parts (the simulated backend's ring half)
-// are not all used by the module.
-#[allow(unreachable_pub, dead_code)]
+// Kernel-independent modules, shared with the host test crate (tests/host).
 mod detect;
-#[allow(unreachable_pub, dead_code)]
 mod grant;
-#[allow(unreachable_pub, dead_code)]
 mod negotiate;
-#[allow(unreachable_pub, dead_code)]
 mod netif;
-#[allow(unreachable_pub, dead_code)]
 mod queue;
-#[allow(unreachable_pub, dead_code)]
 mod ring;
-#[allow(unreachable_pub, dead_code)]
+mod rx_queue;
 mod stats;
+mod tx_queue;
 
 // Kernel glue.
 mod ethtool;
-mod frontend;
-mod netfront;
+mod gnttab;
+mod netdev;
+mod netqueue;
+mod rx;
 mod sys;
+mod tx;
+mod xenbus;
 
 module! {
     type: XenPvNet,
@@ -52,7 +50,7 @@ fn max_queues_param() -> u32 {
 }
 
 struct XenPvNet {
-    _driver: frontend::Registration,
+    _driver: xenbus::Registration,
 }
 
 impl kernel::Module for XenPvNet {
@@ -76,7 +74,7 @@ impl kernel::Module for XenPvNet {
             pr_err!("{}\n", why.message());
             return Err(ENODEV);
         }
-        let driver = frontend::Registration::new()?;
+        let driver = xenbus::Registration::new()?;
         pr_info!("Xen PV network frontend registered for xenbus device type vif\n");
         Ok(XenPvNet { _driver: driver })
     }

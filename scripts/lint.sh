@@ -9,7 +9,7 @@
 xpn_need_root
 krel=$("$XPN_TOP/scripts/toolchain.sh")
 rc=0
-xpn_chroot sh -c "rustfmt --edition 2021 --check $XPN_SRC_IN_ROOT/rust/*.rs $XPN_SRC_IN_ROOT/tests/host/src/*.rs $XPN_SRC_IN_ROOT/tests/host/tests/*.rs" || {
+xpn_chroot sh -c "rustfmt --edition 2021 --check $XPN_SRC_IN_ROOT/rust/*.rs $XPN_SRC_IN_ROOT/tests/host/src/*.rs $XPN_SRC_IN_ROOT/tests/host/src/tests/*.rs" || {
 	echo "rustfmt: sources are not formatted (run rustfmt --edition 2021 on them)" >&2; rc=1; }
 xpn_chroot env CARGO_TARGET_DIR=/var/tmp/xpn-host-target CARGO_HOME=/var/tmp/xpn-cargo \
 	cargo clippy --offline --manifest-path "$XPN_SRC_IN_ROOT/tests/host/Cargo.toml" --all-targets -- -D warnings || rc=1

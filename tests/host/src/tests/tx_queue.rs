@@ -2,15 +2,14 @@
 
 //! TX bookkeeping: request layout, flow control and response validation.
 
-mod common;
-
 use std::mem::MaybeUninit;
 
-use common::{tx_queue, SharedPage};
-use xen_pv_net_host::grant::{GrantError, GrantPool};
-use xen_pv_net_host::netif::*;
-use xen_pv_net_host::queue::*;
-use xen_pv_net_host::ring::BackRing;
+use super::common::{tx_queue, SharedPage};
+use crate::grant::{GrantError, GrantPool};
+use crate::netif::*;
+use crate::queue::*;
+use crate::ring::BackRing;
+use crate::tx_queue::*;
 
 type Back = BackRing<TxRequest, TxResponse>;
 
@@ -450,7 +449,7 @@ fn in_place_init_and_bad_grefs() {
     let mut slot: Box<MaybeUninit<TxQueue<usize>>> = Box::new(MaybeUninit::uninit());
     // SAFETY: page valid and exclusive to this ring.
     let ring = unsafe { TxRing::new(page.ptr()) };
-    let q = TxQueue::init(&mut slot, ring, &common::tx_grefs()).unwrap();
+    let q = TxQueue::init(&mut slot, ring, &super::common::tx_grefs()).unwrap();
     assert_eq!(q.grants().len(), TX_RING_SIZE);
     assert!(!q.is_broken());
 
@@ -471,7 +470,7 @@ fn in_place_init_and_bad_grefs() {
 
 #[test]
 fn layout_splits_at_page_boundaries() {
-    use xen_pv_net_host::queue::{TxLayout, TxPiece};
+    use crate::tx_queue::{TxLayout, TxPiece};
     let split = |addr: usize, len: usize| {
         let mut l = TxLayout::new();
         l.add_span(0, addr, len).then(|| l.pieces().to_vec())

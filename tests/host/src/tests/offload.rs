@@ -4,14 +4,14 @@
 //! becomes TX pieces, checksum flags, MTU limits, queue counts, and the
 //! ethtool statistics table.
 
-use xen_pv_net_host::negotiate::{
+use crate::negotiate::{
     max_mtu, plan, queue_limit, BackendFeatures, FrontendConfig, NetFeatures, ETH_DATA_LEN,
 };
-use xen_pv_net_host::netif::{
+use crate::netif::{
     NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, XEN_NETIF_MAX_TX_SIZE, XEN_PAGE_SIZE,
 };
-use xen_pv_net_host::queue::{tx_csum_flags, TxLayout, TxPiece, MAX_TX_PIECES};
-use xen_pv_net_host::stats::{stat_at, stats_count, write_stat_name, Counter, GSTRING_LEN};
+use crate::stats::{stat_at, stats_count, write_stat_name, Counter, GSTRING_LEN};
+use crate::tx_queue::{tx_csum_flags, TxLayout, TxPiece, MAX_TX_PIECES};
 
 #[test]
 fn layout_of_head_and_fragments() {

@@ -4,8 +4,8 @@
 
 use std::mem::{align_of, size_of};
 
-use xen_pv_net_host::netif::*;
-use xen_pv_net_host::ring::{entry_size, FrontRing};
+use crate::netif::*;
+use crate::ring::{entry_size, FrontRing};
 
 fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
     // SAFETY: `T` is a plain-old-data `repr(C)` struct without padding in

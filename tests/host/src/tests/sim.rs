@@ -10,15 +10,15 @@
 //! as a stall. At the end everything must be accounted for: every packet
 //! delivered intact, every id, grant and buffer returned.
 
-mod common;
-
 use std::collections::{HashMap, VecDeque};
 
-use common::{GrantTable, Rng, SharedPage};
-use xen_pv_net_host::grant::GrantPool;
-use xen_pv_net_host::netif::*;
-use xen_pv_net_host::queue::*;
-use xen_pv_net_host::ring::BackRing;
+use super::common::{GrantTable, Rng, SharedPage};
+use crate::grant::GrantPool;
+use crate::netif::*;
+use crate::queue::*;
+use crate::ring::BackRing;
+use crate::rx_queue::*;
+use crate::tx_queue::*;
 
 /// A TX packet as the frontend sent it.
 struct Wire {
@@ -95,11 +95,11 @@ impl Sim {
             )
         };
         let mut txq: Box<std::mem::MaybeUninit<TxQueue<u32>>> = Box::new_uninit();
-        TxQueue::init(&mut txq, txr, &common::tx_grefs()).unwrap();
+        TxQueue::init(&mut txq, txr, &super::common::tx_grefs()).unwrap();
         // SAFETY: `init` succeeded.
         let txq = unsafe { txq.assume_init() };
         let mut rxq: Box<std::mem::MaybeUninit<RxQueue<u32>>> = Box::new_uninit();
-        RxQueue::init(&mut rxq, rxr, &common::rx_grefs()).unwrap();
+        RxQueue::init(&mut rxq, rxr, &super::common::rx_grefs()).unwrap();
         // SAFETY: `init` succeeded.
         let rxq = unsafe { rxq.assume_init() };
         let mut s = Sim {

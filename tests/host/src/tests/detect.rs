@@ -2,7 +2,7 @@
 
 //! Xen detection: CPUID signature scan and the load decision.
 
-use xen_pv_net_host::detect::{decide, xen_cpuid_base, DomainType, NotHere};
+use crate::detect::{decide, xen_cpuid_base, DomainType, NotHere};
 
 /// A fake CPU whose hypervisor leaves hold `sig` at `base` (max leaf `max`).
 fn cpu(base: u32, sig: &[u8; 12], max: u32) -> impl Fn(u32) -> [u32; 4] {

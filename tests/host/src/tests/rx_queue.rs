@@ -3,13 +3,12 @@
 //! RX bookkeeping: buffer posting, packet assembly and validation of
 //! malformed responses.
 
-mod common;
-
-use common::{rx_queue, SharedPage};
-use xen_pv_net_host::grant::GrantPool;
-use xen_pv_net_host::netif::*;
-use xen_pv_net_host::queue::*;
-use xen_pv_net_host::ring::BackRing;
+use super::common::{rx_queue, SharedPage};
+use crate::grant::GrantPool;
+use crate::netif::*;
+use crate::queue::*;
+use crate::ring::BackRing;
+use crate::rx_queue::*;
 
 type Back = BackRing<RxRequest, RxResponse>;
 
@@ -616,11 +615,38 @@ fn every_error_has_a_message() {
         QueueError::NoIds,
         QueueError::NoGrants,
         QueueError::StaleReservation,
-        QueueError::Grant(xen_pv_net_host::grant::GrantError::PoolFull { gref: 1 }),
+        QueueError::Grant(crate::grant::GrantError::PoolFull { gref: 1 }),
         QueueError::SlotBusy { idx: 3 },
     ];
     let msgs: std::collections::HashSet<String> = all.iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), all.len(), "messages must be distinct");
     assert!(msgs.iter().all(|m| m.len() > 10));
     assert_eq!(all.iter().filter(|e| e.is_backend_error()).count(), 13);
+}
+
+#[test]
+fn watch_tells_interrupt_of_new_responses() {
+    // What the interrupt handler does: compare the watched producer with
+    // the responses the poller consumed so far.
+    let mut r = Rig::new(u32::MAX - 1);
+    let w = r.q.watch();
+    let seen = r.q.ring().rsp_cons();
+    assert_eq!(w.rsp_prod(), seen, "nothing new yet");
+
+    r.data(0, 60, NETRXF_MORE_DATA);
+    r.data(0, 40, 0);
+    // Written but not pushed: the backend's producer has not moved.
+    assert_eq!(w.rsp_prod(), seen);
+    r.push();
+    assert_eq!(w.rsp_prod(), seen.wrapping_add(2), "new responses");
+    // The queue itself has consumed nothing.
+    assert_eq!(r.q.ring().rsp_cons(), seen);
+    assert_eq!(r.q.posted(), 256);
+
+    let (p, _) = r.poll(64);
+    assert_eq!(p.packets, 1);
+    assert_eq!(r.q.ring().rsp_cons(), w.rsp_prod(), "all consumed");
+    assert_eq!(r.q.ring().rsp_cons(), seen.wrapping_add(2));
+    r.fill();
+    r.assert_all_posted();
 }

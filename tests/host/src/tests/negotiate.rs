@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use xen_pv_net_host::negotiate::*;
+use crate::negotiate::*;
 
 /// A fake backend XenStore directory.
 fn store(entries: &[(&str, &str)]) -> HashMap<String, String> {

@@ -2,11 +2,9 @@
 
 //! Shared ring arithmetic, notification rules and producer validation.
 
-mod common;
-
-use common::SharedPage;
-use xen_pv_net_host::netif::*;
-use xen_pv_net_host::ring::{need_notify, BackRing, BackRingError, FrontRing, RingError};
+use super::common::SharedPage;
+use crate::netif::*;
+use crate::ring::{need_notify, BackRing, BackRingError, FrontRing, RingError, RingWatch};
 
 type Front = FrontRing<TxRequest, TxResponse>;
 type Back = BackRing<TxRequest, TxResponse>;
@@ -401,4 +399,56 @@ fn back_ring_batched_wait() {
     f.next_request_slot(req(2)).unwrap();
     assert!(f.push_requests(), "third request crosses req_event");
     assert!(b.wait_for_requests(3).unwrap());
+}
+
+#[test]
+fn watch_sees_backend_producer_before_front_consumes() {
+    fn send_sync<T: Send + Sync + Copy>() {}
+    send_sync::<RingWatch>();
+    for start in [0, u32::MAX - 1] {
+        let page = SharedPage::new();
+        let (mut f, mut b) = pair(&page, start);
+        let w = f.watch();
+        assert_eq!(w.rsp_prod(), start);
+        for i in 0..3 {
+            f.next_request_slot(req(i)).unwrap();
+        }
+        f.push_requests();
+        // Requests alone do not move the response producer.
+        assert_eq!(w.rsp_prod(), start);
+
+        assert_eq!(backend_echo(&mut b), 3);
+        // The watch (and any copy of it) sees the backend's producer while
+        // the front ring has neither validated nor consumed anything.
+        let copy = w;
+        assert_eq!(w.rsp_prod(), start.wrapping_add(3));
+        assert_eq!(copy.rsp_prod(), start.wrapping_add(3));
+        assert_eq!(page.read_u32(SRING_RSP_PROD_OFFSET), w.rsp_prod());
+        assert_eq!(f.rsp_cons(), start);
+        assert_eq!(f.pending_responses(), 0);
+
+        // Consuming does not change what the backend produced.
+        assert_eq!(f.unconsumed_responses(), Ok(3));
+        while f.take_response().is_some() {}
+        assert_eq!(f.rsp_cons(), start.wrapping_add(3));
+        assert_eq!(w.rsp_prod(), start.wrapping_add(3));
+    }
+}
+
+#[test]
+fn watch_reads_bogus_producer_unvalidated() {
+    let page = SharedPage::new();
+    let (mut f, _b) = pair(&page, 0);
+    let w = f.watch();
+    f.next_request_slot(req(0)).unwrap();
+    f.push_requests();
+    // A backend claiming responses it cannot have produced: the watch
+    // reports the raw value (a hint only), the ring refuses it.
+    page.write_u32(SRING_RSP_PROD_OFFSET, 1000);
+    assert_eq!(w.rsp_prod(), 1000);
+    assert!(matches!(
+        f.unconsumed_responses(),
+        Err(RingError::ResponseOverflow { rsp_prod: 1000, .. })
+    ));
+    assert_eq!(f.rsp_cons(), 0);
 }

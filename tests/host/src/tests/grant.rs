@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::mem::MaybeUninit;
 
-use xen_pv_net_host::grant::{GrantError, GrantPool, IdError, IdPool};
+use crate::grant::{GrantError, GrantPool, IdError, IdPool};
 
 #[test]
 fn id_pool_alloc_all_then_exhausted() {

@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One queue of the network device, as the kernel sees it: a TX and an RX
+//! shared ring, their grant references, one event channel (two with split
+//! event channels) bound to late-EOI interrupts, a NAPI context and the
+//! queue's counters. This file sets a queue's connection up and tears it
+//! down; the TX path is in [`crate::tx`], the RX path in [`crate::rx`], and
+//! the slot bookkeeping of both in the kernel-independent
+//! [`crate::tx_queue`] and [`crate::rx_queue`].
+//!
+//! Ownership: the TX state is shared by `ndo_start_xmit` and the TX
+//! interrupt and is guarded by an irq-safe spinlock; the RX state belongs to
+//! the queue's NAPI context; the connection (`conn`) and the initialisation
+//! of both queues belong to connect and teardown, which run with NAPI
+//! disabled (or not yet enabled) and the interrupts unbound.
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_int, c_void};
+use core::fmt;
+use core::mem::MaybeUninit;
+use core::ptr;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use kernel::prelude::*;
+
+use crate::gnttab::{self, RingPage};
+use crate::negotiate::QueueKeys;
+use crate::netdev::{Broken, Device, DRV_NAME};
+use crate::netif::GrantRef;
+use crate::queue::{QueueError, RX_RING_SIZE, TX_RING_SIZE};
+use crate::ring::{FrontRing, RingWatch};
+use crate::rx::{self, Page, PageStash};
+use crate::rx_queue::RxQueue;
+use crate::stats::Counter;
+use crate::sys;
+use crate::tx::Skb;
+use crate::tx_queue::TxQueue;
+
+/// A queue's counters ([`Counter`]), read by `ethtool -S` and summed for
+/// `ndo_get_stats64`.
+pub(crate) struct QueueStats([AtomicU64; Counter::COUNT]);
+
+impl QueueStats {
+    pub(crate) fn add(&self, c: Counter, n: u64) {
+        if let Some(a) = self.0.get(c.index()) {
+            a.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn inc(&self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    pub(crate) fn get(&self, c: Counter) -> u64 {
+        self.0
+            .get(c.index())
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+}
+
+/// What a connection to the backend holds for one queue; set up by
+/// [`Queue::setup`], released by [`Queue::teardown`].
+pub(crate) struct Conn {
+    tx_ring: RingPage,
+    rx_ring: RingPage,
+    /// Reads the RX ring's response producer for the interrupt handler.
+    pub(crate) rx_watch: Option<RingWatch>,
+    /// The TX event channel (the only one without split event channels).
+    evtchn_tx: u32,
+    /// The RX event channel (equal to `evtchn_tx` without split channels).
+    evtchn_rx: u32,
+    /// The interrupt of `evtchn_tx` (TX and RX without split channels).
+    pub(crate) irq_tx: c_int,
+    /// The interrupt of `evtchn_rx` with split channels, else 0.
+    pub(crate) irq_rx: c_int,
+    /// Interrupt names ("xen_pv_net-qN-tx"), NUL terminated; the irq core
+    /// keeps pointers to them while bound.
+    irq_names: [[u8; 24]; 2],
+    /// Grant references claimed for the buffers: the TX ones, then the RX
+    /// ones.
+    refs: [GrantRef; TX_RING_SIZE + RX_RING_SIZE],
+    /// Whether `refs` holds claimed references.
+    grefs_claimed: bool,
+    /// Whether the TX and RX queues are initialised.
+    queues_ready: bool,
+}
+
+/// One queue: a TX ring, an RX ring, their NAPI context and interrupts.
+pub(crate) struct Queue {
+    pub(crate) napi: sys::napi_struct,
+    /// The device this queue belongs to (set in [`Queue::init`]).
+    dev: *const Device,
+    pub(crate) index: usize,
+    pub(crate) tx_lock: sys::spinlock_t,
+    pub(crate) tx: UnsafeCell<MaybeUninit<TxQueue<Skb>>>,
+    pub(crate) rx: UnsafeCell<MaybeUninit<RxQueue<Page>>>,
+    pub(crate) stash: UnsafeCell<PageStash>,
+    conn: UnsafeCell<Conn>,
+    /// Retries an RX refill that ran out of pages.
+    pub(crate) refill_timer: sys::timer_list,
+    /// RX responses consumed so far (published by NAPI for the interrupt
+    /// handler's spurious-event check).
+    pub(crate) rx_seen: AtomicU32,
+    pub(crate) stats: QueueStats,
+}
+
+impl Queue {
+    /// Initialises queue `index` of device `d` in place, in the zeroed
+    /// private area of `netdev`.
+    ///
+    /// # Safety
+    ///
+    /// `q` points to the zeroed queue `index` inside the `Device` at `d`,
+    /// which lives in the private area of `netdev`; nothing else uses it yet.
+    pub(crate) unsafe fn init(
+        q: *mut Queue,
+        d: *const Device,
+        index: usize,
+        netdev: *mut sys::net_device,
+    ) {
+        // SAFETY: caller; the fields are written through raw pointers, and
+        // all-zero is a valid value of every other field.
+        unsafe {
+            ptr::addr_of_mut!((*q).dev).write(d);
+            ptr::addr_of_mut!((*q).index).write(index);
+            sys::xpn_spin_lock_init(ptr::addr_of_mut!((*q).tx_lock).cast());
+            sys::xpn_timer_setup(ptr::addr_of_mut!((*q).refill_timer), Some(rx::refill_timer));
+            sys::xpn_netif_napi_add(netdev, ptr::addr_of_mut!((*q).napi), Some(rx::napi_poll));
+        }
+    }
+
+    /// The device this queue belongs to.
+    pub(crate) fn dev(&self) -> &Device {
+        // SAFETY: set in `init`; the queue lives inside that device.
+        unsafe { &*self.dev }
+    }
+
+    pub(crate) fn napi_ptr(&self) -> *mut sys::napi_struct {
+        ptr::addr_of!(self.napi).cast_mut()
+    }
+
+    pub(crate) fn timer_ptr(&self) -> *mut sys::timer_list {
+        ptr::addr_of!(self.refill_timer).cast_mut()
+    }
+
+    pub(crate) fn conn(&self) -> &Conn {
+        // SAFETY: `conn` is only written by connect/teardown, which do not
+        // run concurrently with the data path.
+        unsafe { &*self.conn.get() }
+    }
+
+    /// Disables the device after a bad response on this queue.
+    pub(crate) fn set_broken(&self, dir: &'static str, e: &QueueError) {
+        self.dev().set_broken(Broken::Queue(dir, self.index, e));
+    }
+
+    /// Kicks the backend through the interrupt of this queue's TX channel,
+    /// or of its RX channel when `rx` (the same one without split channels).
+    pub(crate) fn notify(&self, rx: bool) {
+        let c = self.conn();
+        let irq = if rx && c.irq_rx > 0 {
+            c.irq_rx
+        } else {
+            c.irq_tx
+        };
+        self.stats.inc(if rx {
+            Counter::RxNotifies
+        } else {
+            Counter::TxNotifies
+        });
+        // SAFETY: the irq is bound while connected.
+        unsafe { sys::notify_remote_via_irq(irq) };
+    }
+
+    /// The keys this queue publishes in XenStore.
+    pub(crate) fn keys(&self) -> QueueKeys {
+        let c = self.conn();
+        QueueKeys {
+            tx_ring_ref: c.tx_ring.gref(),
+            rx_ring_ref: c.rx_ring.gref(),
+            evtchn_tx: c.evtchn_tx,
+            evtchn_rx: c.evtchn_rx,
+        }
+    }
+
+    /// Sets up this queue's connection (part of `xennet_connect`): grant
+    /// references, both rings, event channels and interrupts, and the first
+    /// RX buffers. On error, [`Queue::teardown`] releases what was set up.
+    pub(crate) fn setup(&self, split: bool) -> Result {
+        let d = self.dev();
+        // SAFETY: connect runs from the xenbus callbacks or `ethtool -L`,
+        // serialised, with NAPI of this queue disabled and its irqs not
+        // bound: `conn`, `tx`, `rx` and `stash` are ours.
+        let (conn, tx, rx) = unsafe {
+            (
+                &mut *self.conn.get(),
+                &mut *self.tx.get(),
+                &mut *self.rx.get(),
+            )
+        };
+        gnttab::claim(&mut conn.refs).inspect_err(|_| {
+            dev_err!(
+                d.kdev(),
+                "cannot allocate {} grant references\n",
+                conn.refs.len()
+            )
+        })?;
+        conn.grefs_claimed = true;
+        let (tx_refs, rx_refs) = conn.refs.split_at(TX_RING_SIZE);
+        let tx_page = conn.tx_ring.setup(d.xb())?;
+        let rx_page = conn.rx_ring.setup(d.xb())?;
+        // SAFETY: each ring page is a page-aligned page shared only with
+        // the backend, used only through these rings until teardown.
+        let (tx_ring, rx_ring) = unsafe { (FrontRing::new(tx_page), FrontRing::new(rx_page)) };
+        TxQueue::init(tx, tx_ring, tx_refs).map_err(|_| EINVAL)?;
+        let rx = RxQueue::init(rx, rx_ring, rx_refs).map_err(|_| EINVAL)?;
+        conn.rx_watch = Some(rx.watch());
+        conn.queues_ready = true;
+        self.rx_seen.store(0, Ordering::Release);
+        conn.evtchn_tx = d.xb().alloc_evtchn()?;
+        conn.evtchn_rx = conn.evtchn_tx;
+        if split {
+            conn.evtchn_rx = d.xb().alloc_evtchn()?;
+            let [tx_name, rx_name] = &mut conn.irq_names;
+            conn.irq_tx = self.bind(conn.evtchn_tx, Some(interrupt_tx), tx_name, "tx")?;
+            conn.irq_rx = self.bind(conn.evtchn_rx, Some(interrupt_rx), rx_name, "rx")?;
+        } else {
+            let [name, _] = &mut conn.irq_names;
+            conn.irq_tx = self.bind(conn.evtchn_tx, Some(interrupt), name, "txrx")?;
+        }
+        // SAFETY: the stash is ours, as above.
+        self.rx_refill(rx, unsafe { &mut *self.stash.get() });
+        Ok(())
+    }
+
+    /// Binds event channel `evtchn` to `handler` with the late-EOI variant,
+    /// naming the interrupt `xen_pv_net-q<N>-<dir>` in `name`; returns the
+    /// irq. (An unbound channel is freed by teardown.)
+    fn bind(
+        &self,
+        evtchn: u32,
+        handler: sys::irq_handler_t,
+        name: &mut [u8; 24],
+        dir: &str,
+    ) -> Result<c_int> {
+        irq_name(name, self.index, dir);
+        // SAFETY: the queue outlives the binding (unbound in teardown);
+        // `name` lives in `conn` as long as the binding.
+        let irq = unsafe {
+            sys::bind_evtchn_to_irqhandler_lateeoi(
+                evtchn,
+                handler,
+                0,
+                name.as_ptr().cast(),
+                ptr::from_ref(self).cast_mut().cast(),
+            )
+        };
+        if irq < 0 {
+            Err(Error::from_errno(irq))
+        } else {
+            Ok(irq)
+        }
+    }
+
+    /// Releases everything [`Queue::setup`] set up (also after a setup that
+    /// failed half-way). NAPI must be disabled and the backend closed.
+    pub(crate) fn teardown(&self) {
+        let d = self.dev();
+        // SAFETY: set up in `init`; only NAPI (disabled now) arms it.
+        unsafe { sys::xpn_timer_shutdown(self.timer_ptr()) };
+        // SAFETY: called from remove/connect failure/`ethtool -L`,
+        // serialised with the xenbus callbacks, with NAPI disabled.
+        let conn = unsafe { &mut *self.conn.get() };
+        let split = conn.evtchn_rx != conn.evtchn_tx;
+        for (irq, evtchn, used) in [
+            (&mut conn.irq_tx, &mut conn.evtchn_tx, true),
+            (&mut conn.irq_rx, &mut conn.evtchn_rx, split),
+        ] {
+            if *irq > 0 {
+                // SAFETY: bound in `setup` with `self` as dev_id; this also
+                // closes the event channel.
+                unsafe {
+                    sys::unbind_from_irqhandler(*irq as u32, ptr::from_ref(self).cast_mut().cast())
+                };
+            } else if used && *evtchn != 0 {
+                // Allocated but never bound (setup failed half-way).
+                d.xb().free_evtchn(*evtchn);
+            }
+            *irq = 0;
+            *evtchn = 0;
+        }
+        conn.rx_watch = None;
+        // SAFETY: NAPI is disabled, the stash is ours.
+        let stash = unsafe { &mut *self.stash.get() };
+        if conn.queues_ready {
+            // SAFETY: initialised in `setup`; nothing else uses them any
+            // more.
+            let (tx, rx) = unsafe {
+                (
+                    (*self.tx.get()).assume_init_mut(),
+                    (*self.rx.get()).assume_init_mut(),
+                )
+            };
+            tx.release_all(|c, pool| self.complete_tx(c, pool));
+            rx.release_all(|page, grant, pool| {
+                if d.end_access(grant.gref()) {
+                    let _ = pool.free(grant);
+                    stash.put(page.0);
+                }
+            });
+            conn.queues_ready = false;
+        }
+        if conn.grefs_claimed {
+            // A broken device may have grants the backend still uses: their
+            // references are leaked rather than reused.
+            if !d.grant_stuck() {
+                gnttab::release(&conn.refs);
+            }
+            conn.grefs_claimed = false;
+        }
+        stash.free_all();
+        conn.tx_ring.teardown();
+        conn.rx_ring.teardown();
+    }
+}
+
+/// Common part of the interrupt handlers: `work` runs unless the device is
+/// broken; the late EOI tells Xen whether the event was spurious.
+///
+/// # Safety
+///
+/// `dev_id` is the [`Queue`] the irq was bound with.
+unsafe fn handle_irq(
+    irq: c_int,
+    dev_id: *mut c_void,
+    work: impl FnOnce(&Queue) -> bool,
+) -> sys::irqreturn_t {
+    // SAFETY: caller; the queue outlives the binding.
+    let q = unsafe { &*dev_id.cast::<Queue>() };
+    q.stats.inc(Counter::Irqs);
+    if q.dev().is_broken() {
+        // No EOI: the event channel stays masked, a misbehaving backend
+        // cannot keep us busy.
+        return sys::XPN_IRQ_HANDLED;
+    }
+    let eoi = if work(q) {
+        0
+    } else {
+        q.stats.inc(Counter::SpuriousIrqs);
+        sys::XPN_EOI_FLAG_SPURIOUS
+    };
+    // SAFETY: `irq` is ours, bound with the late-EOI variant.
+    unsafe { sys::xen_irq_lateeoi(irq as u32, eoi) };
+    sys::XPN_IRQ_HANDLED
+}
+
+unsafe extern "C" fn interrupt(irq: c_int, dev_id: *mut c_void) -> sys::irqreturn_t {
+    // SAFETY: bound with a `Queue` as `dev_id`.
+    unsafe { handle_irq(irq, dev_id, |q| q.tx_interrupt() | q.rx_interrupt()) }
+}
+
+unsafe extern "C" fn interrupt_tx(irq: c_int, dev_id: *mut c_void) -> sys::irqreturn_t {
+    // SAFETY: bound with a `Queue` as `dev_id`.
+    unsafe { handle_irq(irq, dev_id, Queue::tx_interrupt) }
+}
+
+unsafe extern "C" fn interrupt_rx(irq: c_int, dev_id: *mut c_void) -> sys::irqreturn_t {
+    // SAFETY: bound with a `Queue` as `dev_id`.
+    unsafe { handle_irq(irq, dev_id, Queue::rx_interrupt) }
+}
+
+/// Writes `DRV_NAME-q<index>-<dir>` NUL terminated into `out`.
+fn irq_name(out: &mut [u8; 24], index: usize, dir: &str) {
+    struct W<'a>(&'a mut [u8], usize);
+    impl fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for &b in s.as_bytes() {
+                // Keep the last byte for the NUL.
+                if self.1 + 1 < self.0.len() {
+                    if let Some(c) = self.0.get_mut(self.1) {
+                        *c = b;
+                    }
+                    self.1 += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+    out.fill(0);
+    let name = DRV_NAME.to_str().unwrap_or("xen_pv_net");
+    let _ = fmt::Write::write_fmt(&mut W(out, 0), format_args!("{name}-q{index}-{dir}"));
+}

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The TX path: `ndo_start_xmit` lays a packet out in page-bounded pieces,
+//! grants the backend read access to them and posts them on the queue's TX
+//! ring; completions (from the TX interrupt, and after each transmit) end
+//! that access and free the skb. The slot, id and grant bookkeeping is the
+//! kernel-independent [`crate::tx_queue::TxQueue`], guarded by the queue's
+//! TX lock.
+
+use core::ffi::c_void;
+use core::ptr;
+
+use crate::gnttab::{self, Gfn};
+use crate::grant::GrantPool;
+use crate::netdev::{Broken, Device};
+use crate::netif::{ExtraInfo, XEN_NETIF_MAX_TX_SIZE, XEN_PAGE_SIZE};
+use crate::netqueue::Queue;
+use crate::queue::TX_RING_SIZE;
+use crate::stats::Counter;
+use crate::sys;
+use crate::tx_queue::{tx_csum_flags, TxCompletion, TxLayout, TxQueue, TxStatus};
+
+/// A transmitted packet (owned by the TX ring until completed).
+#[derive(Clone, Copy)]
+pub(crate) struct Skb(*mut sys::sk_buff);
+
+/// The span number of an skb's linear head in a [`TxLayout`]; fragment `i`
+/// is span `i + 1`.
+const HEAD_SPAN: u8 = 0;
+
+/// Guard of [`Queue::tx_lock`]; gives the TX queue while held.
+pub(crate) struct TxGuard<'a> {
+    q: &'a Queue,
+    flags: kernel::ffi::c_ulong,
+}
+
+impl TxGuard<'_> {
+    pub(crate) fn queue(&mut self) -> &mut TxQueue<Skb> {
+        // SAFETY: the lock is held, the queue was initialised by `connect`
+        // (`lock_tx` is only called on queues of the current connection),
+        // and `&mut self` prevents a second borrow through this guard.
+        unsafe { (*self.q.tx.get()).assume_init_mut() }
+    }
+}
+
+impl Drop for TxGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock_tx` with these flags.
+        unsafe { sys::xpn_spin_unlock_irqrestore(self.q.tx_lock_ptr(), self.flags) };
+    }
+}
+
+impl Queue {
+    fn tx_lock_ptr(&self) -> *mut c_void {
+        ptr::addr_of!(self.tx_lock).cast_mut().cast()
+    }
+
+    pub(crate) fn lock_tx(&self) -> TxGuard<'_> {
+        // SAFETY: `tx_lock` was initialised in `Queue::init`.
+        let flags = unsafe { sys::xpn_spin_lock_irqsave(self.tx_lock_ptr()) };
+        TxGuard { q: self, flags }
+    }
+
+    /// Handles TX completions (called with the TX lock held). Returns the
+    /// number of completed slots.
+    fn tx_gc(&self, tx: &mut TxQueue<Skb>) -> usize {
+        let done = tx.poll(|c: TxCompletion<Skb>, pool: &mut GrantPool<TX_RING_SIZE>| {
+            self.complete_tx(c, pool)
+        });
+        match done {
+            Ok(n) => n,
+            Err(e) => {
+                self.set_broken("tx", &e);
+                0
+            }
+        }
+    }
+
+    /// One completed (or, at teardown, released) TX piece: ends the
+    /// backend's access, returns the grant and frees the skb after its last
+    /// piece.
+    pub(crate) fn complete_tx(&self, c: TxCompletion<Skb>, pool: &mut GrantPool<TX_RING_SIZE>) {
+        let d = self.dev();
+        if d.end_access(c.grant.gref()) {
+            if let Err(e) = pool.free(c.grant) {
+                d.set_broken(Broken::Queue("tx grant", self.index, &e));
+            }
+        }
+        if d.grant_stuck() {
+            // The backend may still read this skb's pages: leak it.
+            return;
+        }
+        if let Some(status) = c.packet_done {
+            // SAFETY: the skb was handed to the ring in `xmit` and the ring
+            // is done with it: this is its last piece.
+            unsafe {
+                if status == TxStatus::Okay {
+                    sys::xpn_consume_skb_any(c.token.0);
+                } else {
+                    self.stats.inc(Counter::TxErrors);
+                    sys::xpn_kfree_skb_any(c.token.0);
+                }
+            }
+        }
+    }
+
+    /// TX completions from the interrupt; wakes the stopped TX queue.
+    /// Returns whether there was work.
+    pub(crate) fn tx_interrupt(&self) -> bool {
+        let d = self.dev();
+        let mut g = self.lock_tx();
+        let tx = g.queue();
+        let work = self.tx_gc(tx) > 0;
+        // SAFETY: our live net_device; `index` is below its TX queues.
+        let stopped = unsafe { sys::xpn_txq_stopped(d.netdev(), self.index as u32) };
+        if tx.can_wake() && d.is_running() && stopped {
+            self.stats.inc(Counter::TxWakes);
+            // SAFETY: as above.
+            unsafe { sys::xpn_txq_wake(d.netdev(), self.index as u32) };
+        }
+        work
+    }
+
+    fn stop_txq(&self) {
+        self.stats.inc(Counter::TxStops);
+        // SAFETY: the device's net_device is alive.
+        unsafe { sys::xpn_txq_stop(self.dev().netdev(), self.index as u32) };
+    }
+
+    /// Posts `skb` (laid out in `layout`, `len` bytes) on the ring. `Err`:
+    /// the caller drops the skb.
+    fn xmit(&self, skb: *mut sys::sk_buff, layout: &TxLayout, len: usize) -> Result<(), ()> {
+        // SAFETY: we own `skb`.
+        let flags = tx_csum_flags(unsafe { sys::xpn_skb_ip_summed(skb) });
+        let mut gso_size = 0u16;
+        // SAFETY: we own `skb`.
+        let extra = match unsafe { sys::xpn_skb_gso(skb, &mut gso_size) } {
+            0 => None,
+            t @ 1..=2 if gso_size > 0 => {
+                self.stats.inc(Counter::TxGso);
+                Some(ExtraInfo::new_gso(gso_size, t as u8, false))
+            }
+            // A GSO type the protocol cannot carry (the stack segments those
+            // itself: we never advertise them).
+            _ => return Err(()),
+        };
+        let domid = self.dev().xb().otherend_id();
+        let mut g = self.lock_tx();
+        let tx = g.queue();
+        let Ok(res) = tx.reserve(layout.pieces(), flags, extra) else {
+            self.stop_txq();
+            return Err(());
+        };
+        for i in 0..res.pieces() {
+            // SAFETY: `skb` is ours and unchanged since the layout was built.
+            let (Some(gref), Some(gfn)) = (res.gref(i), unsafe { piece_gfn(skb, layout, i) })
+            else {
+                continue;
+            };
+            // The skb stays alive until the completion frees it.
+            gnttab::grant_access(gref, domid, gfn, true);
+        }
+        if let Err(e) = tx.post(res, Skb(skb)) {
+            self.set_broken("tx", &e);
+            // The ring may hold some of the skb's pieces: not ours to free.
+            return Ok(());
+        }
+        let notify = tx.push();
+        self.stats.inc(Counter::TxPackets);
+        self.stats.add(Counter::TxBytes, len as u64);
+        self.tx_gc(tx);
+        if tx.need_stop() {
+            self.stop_txq();
+        }
+        drop(g);
+        if notify {
+            self.notify(false);
+        }
+        Ok(())
+    }
+}
+
+/// Gathers `skb`'s head and fragments into `layout`; `false` if it needs
+/// more pieces than a packet may have.
+///
+/// # Safety
+///
+/// `skb` is an skb we own.
+unsafe fn layout(skb: *mut sys::sk_buff, layout: &mut TxLayout) -> bool {
+    *layout = TxLayout::new();
+    // SAFETY: caller.
+    let (data, headlen, nr_frags) = unsafe {
+        (
+            sys::xpn_skb_data(skb) as usize,
+            sys::xpn_skb_headlen(skb) as usize,
+            sys::xpn_skb_nr_frags(skb),
+        )
+    };
+    if !layout.add_span(HEAD_SPAN, data, headlen) {
+        return false;
+    }
+    for i in 0..nr_frags {
+        let (mut page, mut off, mut len) = (ptr::null_mut(), 0, 0);
+        // SAFETY: caller; `i` is below the skb's fragment count.
+        if !unsafe { sys::xpn_skb_frag(skb, i, &mut page, &mut off, &mut len) } {
+            return false;
+        }
+        // Fragment spans are numbered from 1; an skb has at most 17
+        // fragments, far below the `u8` range.
+        let span = (i + 1).min(u8::MAX.into()) as u8;
+        if !layout.add_span(span, off as usize, len as usize) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The frame number of piece `i` of `layout` (built from `skb`).
+///
+/// # Safety
+///
+/// `skb` is an skb we own, unchanged since `layout` was built from it.
+unsafe fn piece_gfn(skb: *mut sys::sk_buff, layout: &TxLayout, i: usize) -> Option<Gfn> {
+    let (span, page) = layout.source(i)?;
+    if span == HEAD_SPAN {
+        // SAFETY: `page` is the number of a page holding the skb's head.
+        return Some(unsafe { sys::xpn_virt_to_gfn((page * XEN_PAGE_SIZE) as *const c_void) });
+    }
+    let (mut p, mut off, mut len) = (ptr::null_mut(), 0, 0);
+    // SAFETY: caller; span `span` is fragment `span - 1`.
+    if !unsafe { sys::xpn_skb_frag(skb, u32::from(span) - 1, &mut p, &mut off, &mut len) } {
+        return None;
+    }
+    // SAFETY: `page` counts pages from the fragment's first page, within
+    // the fragment.
+    Some(unsafe { sys::xpn_page_nth_gfn(p, page as Gfn) })
+}
+
+pub(crate) unsafe extern "C" fn ndo_start_xmit(
+    skb: *mut sys::sk_buff,
+    netdev: *mut sys::net_device,
+) -> sys::netdev_tx_t {
+    // SAFETY: called by the stack on our net_device with an skb we now own.
+    let d = unsafe { Device::from_netdev(netdev) };
+    // SAFETY: we own `skb`.
+    let qi = unsafe { sys::xpn_skb_queue_mapping(skb) } as usize;
+    let drop_skb = |q: Option<&Queue>| {
+        if let Some(q) = q {
+            q.stats.inc(Counter::TxDrops);
+        }
+        // SAFETY: we own `skb`.
+        unsafe { sys::xpn_kfree_skb_any(skb) };
+        sys::XPN_NETDEV_TX_OK
+    };
+    let Some(q) = d.active().get(qi) else {
+        return drop_skb(d.queue(0));
+    };
+    if !d.is_running() {
+        return drop_skb(Some(q));
+    }
+    // SAFETY: we own `skb`.
+    let len = unsafe { sys::xpn_skb_len(skb) } as usize;
+    if len > XEN_NETIF_MAX_TX_SIZE as usize {
+        return drop_skb(Some(q));
+    }
+    let mut l = TxLayout::new();
+    // SAFETY: we own `skb`.
+    if !unsafe { layout(skb, &mut l) } {
+        // Too many pieces: copy into one linear buffer (at most 17 pages).
+        q.stats.inc(Counter::TxLinearized);
+        // SAFETY: we own `skb`.
+        if unsafe { sys::xpn_skb_linearize(skb) } != 0 || !unsafe { layout(skb, &mut l) } {
+            return drop_skb(Some(q));
+        }
+    }
+    match q.xmit(skb, &l, len) {
+        Ok(()) => sys::XPN_NETDEV_TX_OK,
+        Err(()) => drop_skb(Some(q)),
+    }
+}
