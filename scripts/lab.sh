@@ -388,6 +388,8 @@ boot() {
 	shift
 	fifo=$XPN_ROOT$RUN_DIR/console
 	rcfile=$XPN_ROOT$RUN_DIR/rc
+	# A boot that is retried finds the previous boot's fifo.
+	rm -f "$fifo" "$rcfile"
 	mkfifo "$fifo"
 	QEMU_PIDFILE=$XPN_ROOT$RUN_DIR/qemu.pid
 	(xpn_lab_qemu "$QEMU_PIDFILE" "$@" </dev/null >"$fifo" 2>&1) &
