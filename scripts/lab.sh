@@ -28,6 +28,14 @@
 #   XPN_LAB_QUIET=1      do not stream the console (the log is still saved)
 #   XPN_LAB_RETRIES=2    boots again (at most this often) when the domU dies
 #                        of a triple fault its kernel reported nothing about
+#   The emulated machine (scripts/lab-stability.sh compares such settings):
+#   XPN_LAB_ACCEL=       QEMU -accel value (default: QEMU's own, which is
+#                        multi-threaded TCG), e.g. tcg,thread=single
+#   XPN_LAB_CPU=qemu64,+svm,+npt  QEMU -cpu value
+#   XPN_LAB_XEN_ARGS=    extra Xen command line options, e.g. sched=credit
+#   XPN_LAB_DOMU=        domU xl settings replacing those of
+#                        scripts/lab/domU-hvm.cfg, KEY=VALUE separated by
+#                        ':', numbers only, e.g. hap=0:vcpus=1
 #
 # The serial console is streamed prefixed with "| "; dom0 prefixes the
 # domU's console lines with "[domU] ". Host progress lines start "[lab".
@@ -455,7 +463,11 @@ do_run() {
 	[ -f "$guest" ] || xpn_die "no guest script $guest"
 	[ -z "$dom0" ] || [ -f "$dom0" ] || xpn_die "no dom0 script $dom0"
 	run_setup
+	case ${XPN_LAB_DOMU:-} in
+	*[!a-z0-9_=:]*) xpn_die "XPN_LAB_DOMU takes KEY=NUMBER pairs separated by ':' ($XPN_LAB_DOMU)" ;;
+	esac
 	xpn_lab_log "run (Xen): guest script $guest${dom0:+, dom0 script $dom0}; log $XPN_LAB_LOG"
+	xpn_lab_log "machine: accel ${XPN_LAB_ACCEL:-default}, cpu ${XPN_LAB_CPU:-qemu64,+svm,+npt}, Xen options '${XPN_LAB_XEN_ARGS:-}', domU settings '${XPN_LAB_DOMU:-}'"
 	# The per-run dom0 cpio: /lab/domU.cpio and the dom0 scenario.
 	stage=$XPN_ROOT$RUN_DIR/dom0.stage
 	mkdir -p "$stage/lab"
@@ -470,12 +482,13 @@ do_run() {
 		xpn_lab_log "booting Xen + dom0 (QEMU TCG; the domU starts ~10 s after dom0's init)"
 		# dom0's cmdline travels in QEMU's multiboot module list: ',' must be ',,'.
 		boot XPN-LAB-RESULT qemu-system-x86_64 \
-			-machine pc -cpu qemu64,+svm,+npt -smp 2 -m 6144 \
+			${XPN_LAB_ACCEL:+-accel "$XPN_LAB_ACCEL"} \
+			-machine pc -cpu "${XPN_LAB_CPU:-qemu64,+svm,+npt}" -smp 2 -m 6144 \
 			-display none -serial stdio -monitor none -no-reboot \
 			-net none \
 			-kernel "$l/xen" \
-			-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all" \
-			-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60)),$RUN_DIR/dom0.cpio"
+			-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all${XPN_LAB_XEN_ARGS:+ $XPN_LAB_XEN_ARGS}" \
+			-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60))${XPN_LAB_DOMU:+ xpn.domu=$XPN_LAB_DOMU},$RUN_DIR/dom0.cpio"
 		[ "$BOOT_RC" = 250 ] && [ "$attempt" -le "${XPN_LAB_RETRIES:-2}" ] &&
 			emulation_failed "$from" || break
 		xpn_lab_log "the domU died of a triple fault with no error from its kernel before it: the nested emulation failed, not the guest; booting again (retry $attempt)"
