@@ -69,7 +69,7 @@ try:
             rows[name].append((date, outcome, boot_s, run_s, detail))
 except FileNotFoundError:
     pass
-DEATHS = ("triple-fault", "hang")
+DEATHS = ("triple-fault", "triple-fault-after-guest-error", "guest-panic", "hang", "died")
 def med(xs):
     xs = [float(x) for x in xs if x not in ("", "-")]
     return f"{statistics.median(xs):.0f}" if xs else "-"
@@ -78,8 +78,11 @@ out = ["# Lab stability: how often the emulation kills the domU", "",
        "Each boot runs a short stress scenario with the in-tree `xen-netfront` only",
        "(`scripts/lab/stability-guest.sh`, `-dom0.sh`: iperf3 -P 4 both ways on 4 queues,",
        "`xl network-detach`/`-attach`, two `xl save` + `xl restore` under a TCP flow), with",
-       "no retries. A death is a triple fault of the domU or a hung machine; a failure",
-       "is any other failed step. Lab: Xen 4.20 under QEMU TCG on this project's machine",
+       "no retries. A death is the domU's end before its result: a silent triple fault,",
+       "a triple fault after its kernel reported an error (`triple-fault-after-guest-error`:",
+       "such as xen-netfront's own WARN in its resume), a guest kernel panic, or a hung",
+       "machine; a failure is any other failed step (`not-created`: Xen refused the",
+       "domU's settings). Lab: Xen 4.20 under QEMU TCG on this project's machine",
        "(2 host cores); boot = seconds from QEMU start to the domU's /init,",
        "run = wall seconds of the whole boot.", "",
        "| configuration | settings | boots | deaths | death rate | failures | median boot s | median run s | dates |",
@@ -130,25 +133,34 @@ record() {
 	boot_s=$(grep -a -m1 -o '^\[ *[0-9]*s\] \[domU\] \[guest\] up:' "$log" | grep -o '[0-9]*' | head -n1 || true)
 	detail=$(grep -a -E '\(XEN\) d[1-9][0-9]*v[0-9]+ Triple fault|FAILED|\[guest\] FAIL' "$log" |
 		head -n1 | sed -E 's/^\[ *[0-9]+s\] //' | tr '\t' ' ' | cut -c1-160 || true)
+	# What the guest kernel reported (first line), if anything.
+	guest_err=$(grep -a -m1 -E '\[domU\].*(Kernel panic|Oops|BUG:|general protection|WARNING:)' "$log" |
+		sed -E 's/^\[ *[0-9]+s\] \[domU\] (\[ *[0-9.]+\] )?//' | tr '\t' ' ' | cut -c1-120 || true)
 	if [ "$rc" = 0 ]; then
 		outcome=pass
 	elif grep -aEq '\(XEN\) d[1-9][0-9]*v[0-9]+ Triple fault' "$log"; then
 		outcome=triple-fault
-		if grep -aEq '\[domU\].*(Kernel panic|Oops|BUG:|general protection|Call Trace|WARNING:)' "$log"; then
-			outcome=triple-fault-after-guest-error
-		fi
+		[ -z "$guest_err" ] || outcome=triple-fault-after-guest-error
+	elif grep -aq '\[domU\].*Kernel panic' "$log"; then
+		outcome=guest-panic
 	elif [ "$rc" = 124 ]; then
 		outcome=hang
+	elif [ "$rc" = 250 ]; then
+		outcome=died
+	elif [ "$rc" = 204 ]; then
+		outcome=not-created
 	else
 		outcome=fail-rc$rc
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date +%F)" "$name" "$outcome" "${boot_s:--}" "$run_s" \
+	[ -z "$guest_err" ] || detail="${detail:+$detail; }guest: $guest_err"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${XPN_STABILITY_DATE:-$(date +%F)}" "$name" "$outcome" "${boot_s:--}" "$run_s" \
 		"${detail:-rc $rc}" >>"$tsv"
 	xpn_log "stability $name: $outcome (${run_s}s; log $log)"
 }
 
 if [ -n "${XPN_STABILITY_RECORD:-}" ]; then
-	# Internal: record an existing boot log (NAME LOG RC RUN_S).
+	# Internal: record an existing boot log (NAME LOG RC RUN_S; the date of
+	# the boot in XPN_STABILITY_DATE).
 	# shellcheck disable=SC2086
 	record $XPN_STABILITY_RECORD
 	report >/dev/null
