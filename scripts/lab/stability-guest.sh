@@ -26,16 +26,7 @@ check "traffic on 4 queues both ways" flows
 # Requests to dom0 go over the vif: dom0 polls this web server.
 mkdir -p /tmp/www
 busybox httpd -p 8080 -h /tmp/www
-touch /tmp/www/detach.req
-n=0
-while iface_by_mac "$XPN_PV_MAC" vif >/dev/null; do
-	n=$((n + 1))
-	[ $n -le 180 ] || fail "the vif did not go away after xl network-detach"
-	sleep 1
-done
-log "ok: interface removed by xl network-detach"
-pv=$(pv_up vif 180) || fail "no interface after xl network-attach"
-wait_link "$pv" 30 || fail "$pv: no carrier after attach"
+detach_attach vif
 check "ping dom0 over the re-attached $pv" ping_ok "$XPN_PV_PEER" 5 "$pv"
 check "traffic on the re-attached vif" flows
 

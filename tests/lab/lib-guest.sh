@@ -238,3 +238,21 @@ wait_http() {
 	done
 	return 1
 }
+
+# detach_attach DRIVER: ask dom0 for xl network-detach + network-attach of
+# the PV vif (dom0 polls detach.req from the guest's web server on port
+# 8080, which the scenario serves from /tmp/www), wait for the interface
+# bound to DRIVER to go away and come back with carrier; sets pv to the new
+# interface's name.
+detach_attach() {
+	touch /tmp/www/detach.req
+	_n=0
+	while iface_by_mac "$XPN_PV_MAC" "$1" >/dev/null; do
+		_n=$((_n + 1))
+		[ $_n -le 180 ] || fail "the vif did not go away after xl network-detach"
+		sleep 1
+	done
+	log "ok: interface removed by xl network-detach"
+	pv=$(pv_up "$1" 180) || fail "no interface after xl network-attach"
+	wait_link "$pv" 30 || fail "$pv: no carrier after attach"
+}

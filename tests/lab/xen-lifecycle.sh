@@ -43,16 +43,7 @@ check "kernel log clean after 20 reload cycles" kernel_log_clean
 # and a new one arrive.
 mkdir -p /tmp/www
 busybox httpd -p 8080 -h /tmp/www
-touch /tmp/www/detach.req
-n=0
-while iface_by_mac "$XPN_PV_MAC" xen_pv_net >/dev/null; do
-	n=$((n + 1))
-	[ $n -le 180 ] || fail "the vif did not go away after xl network-detach"
-	sleep 1
-done
-log "ok: interface removed by xl network-detach"
-pv=$(pv_up xen_pv_net 180) || fail "no interface after xl network-attach"
-wait_link "$pv" 30 || fail "$pv: no carrier after attach"
+detach_attach xen_pv_net
 check "ping dom0 over the re-attached $pv" ping_ok "$XPN_PV_PEER" 5 "$pv"
 check "module stayed loaded" module_loaded xen_pv_net
 check "kernel log clean" kernel_log_clean
