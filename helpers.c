@@ -14,6 +14,7 @@
 #include <linux/stddef.h>
 #include <linux/timer.h>
 #include <net/gro.h>
+#include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include <xen/page.h>
 #include <xen/xen.h>
@@ -66,6 +67,27 @@ struct page *xpn_alloc_page(void)
 void xpn_free_page(struct page *page)
 {
 	__free_page(page);
+}
+
+/*
+ * Ends the backend's access to a shared ring page and frees it. A page the
+ * backend still maps is handed to the grant table, which frees it once the
+ * backend lets go (xenbus_teardown_ring would free it at once). Returns
+ * whether the page was freed now.
+ */
+bool xpn_ring_page_release(grant_ref_t ref, void *addr)
+{
+	if (ref == INVALID_GRANT_REF) {
+		free_pages_exact(addr, XEN_PAGE_SIZE);
+		return true;
+	}
+	if (gnttab_try_end_foreign_access(ref)) {
+		free_pages_exact(addr, XEN_PAGE_SIZE);
+		return true;
+	}
+	/* alloc_pages_exact of one page: an order-0 page the grant table may put. */
+	gnttab_end_foreign_access(ref, virt_to_page(addr));
+	return false;
 }
 
 void *xpn_page_address(struct page *page)
@@ -146,6 +168,12 @@ bool xpn_napi_schedule(struct napi_struct *napi)
 void xpn_netif_napi_del(struct napi_struct *napi)
 {
 	netif_napi_del(napi);
+}
+
+/* Stops every TX queue, waiting for a transmit in progress on each. */
+void xpn_netif_tx_disable(struct net_device *dev)
+{
+	netif_tx_disable(dev);
 }
 
 void xpn_txq_stop(struct net_device *dev, unsigned int q)
@@ -450,6 +478,7 @@ const struct xpn_layout xpn_c_layout[] = {
 	XPN_OFF(xenbus_driver, probe),
 	XPN_OFF(xenbus_driver, otherend_changed),
 	XPN_OFF(xenbus_driver, remove),
+	XPN_OFF(xenbus_driver, resume),
 	XPN_OFF(xenbus_driver, driver),
 	XPN_SIZE(xenbus_device),
 	XPN_OFF(xenbus_device, devicetype),

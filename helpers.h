@@ -41,6 +41,7 @@ void xpn_free_page(struct page *page);
 void *xpn_page_address(struct page *page);
 unsigned long xpn_page_to_gfn(struct page *page);
 unsigned long xpn_virt_to_gfn(const void *addr);
+bool xpn_ring_page_release(u32 ref, void *addr);
 
 /* Timers. */
 struct timer_list;
@@ -62,6 +63,7 @@ void xpn_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 bool xpn_napi_schedule(struct napi_struct *napi);
 void xpn_netif_napi_del(struct napi_struct *napi);
 void xpn_txq_stop(struct net_device *dev, unsigned int q);
+void xpn_netif_tx_disable(struct net_device *dev);
 void xpn_txq_wake(struct net_device *dev, unsigned int q);
 bool xpn_txq_stopped(struct net_device *dev, unsigned int q);
 void xpn_stats64_set(void *stats, u64 rx_packets, u64 tx_packets,

@@ -108,15 +108,19 @@ impl RingPage {
         self.gref
     }
 
-    /// Ends the backend's access and releases the page (deferring the free
-    /// while the backend still maps it, as `xenbus_teardown_ring` does).
-    /// Nothing may use the ring afterwards.
-    pub(crate) fn teardown(&mut self) {
+    /// Ends the backend's access and releases the page. Returns `false` if
+    /// the backend still maps it: the page then goes to the grant table,
+    /// which frees it once the backend lets go (never while mapped, unlike
+    /// `xenbus_teardown_ring`). Nothing may use the ring afterwards.
+    pub(crate) fn teardown(&mut self) -> bool {
+        let mut freed = true;
         if !self.addr.is_null() {
-            // SAFETY: set up by `xenbus_setup_ring`; nothing uses the ring
-            // any more (caller).
-            unsafe { sys::xenbus_teardown_ring(&mut self.addr, 1, &mut self.gref) };
+            // SAFETY: set up by `xenbus_setup_ring` (one page from
+            // `alloc_pages_exact`, granted through `gref`); nothing uses
+            // the ring any more (caller), and the page is not touched after.
+            freed = unsafe { sys::xpn_ring_page_release(self.gref, self.addr) };
         }
         *self = Self::EMPTY;
+        freed
     }
 }

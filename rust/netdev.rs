@@ -221,6 +221,13 @@ impl Device {
         self.reconfiguring.load(Ordering::Acquire)
     }
 
+    /// Whether the net_device is registered.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+
+    /// Stops every TX queue without waiting (any context; a transmit in
+    /// progress finishes, and finds the device not running).
     fn stop_tx_all(&self) {
         for q in 0..MAX_QUEUES {
             // SAFETY: the net_device has `MAX_QUEUES` TX queues allocated.
@@ -296,25 +303,35 @@ impl Device {
         self.unregistered.store(true, Ordering::Release);
     }
 
+    /// Stops every TX queue and waits for a transmit in progress on each
+    /// (`netif_tx_disable`): afterwards no transmit uses the rings until
+    /// the queues are woken. Process context only.
+    fn disable_tx(&self) {
+        // SAFETY: the net_device is allocated (freed only by `destroy`);
+        // we are not inside its transmit path.
+        unsafe { sys::xpn_netif_tx_disable(self.netdev) };
+    }
+
     /// Starts NAPI and the TX queues of the current connection (the
     /// interface is open).
     fn start_queues(&self) {
         for q in self.active() {
-            // SAFETY: NAPI was added in `create` and is disabled.
+            q.napi_on();
+            // SAFETY: our net_device; `index` is below its TX queues, and
+            // NAPI was added in `create`.
             unsafe {
-                sys::napi_enable(q.napi_ptr());
                 sys::xpn_txq_wake(self.netdev, q.index as u32);
                 sys::xpn_napi_schedule(q.napi_ptr());
             }
         }
     }
 
-    /// Stops the TX queues and NAPI of the current connection.
+    /// Stops transmit (waiting for a transmit in progress) and the NAPI of
+    /// every queue that has it enabled.
     fn stop_queues(&self) {
-        self.stop_tx_all();
-        for q in self.active() {
-            // SAFETY: NAPI is enabled (by `start_queues`).
-            unsafe { sys::napi_disable(q.napi_ptr()) };
+        self.disable_tx();
+        for q in &self.queues {
+            q.napi_off();
         }
     }
 
@@ -361,14 +378,26 @@ impl Device {
                 kernel::error::to_result(r)
             });
         if let Err(e) = r {
+            // NAPI was never enabled for this connection and transmit is
+            // stopped (connect runs before the queues are started).
             for q in queues {
                 q.teardown();
             }
             return Err(e);
         }
+        // Connected before the backend hears of it, so that its first
+        // responses are not dropped as arriving at a device not running.
         self.num_queues.store(n, Ordering::Release);
-        self.xb.switch_state(XenbusState::Connected)?;
         self.connected.store(true, Ordering::Release);
+        if let Err(e) = self.xb.switch_state(XenbusState::Connected) {
+            dev_err!(self.kdev(), "cannot switch to Connected\n");
+            self.connected.store(false, Ordering::Release);
+            self.num_queues.store(0, Ordering::Release);
+            for q in queues {
+                q.teardown();
+            }
+            return Err(e);
+        }
         if self.registered.load(Ordering::Acquire) {
             // SAFETY: registered net_device; takes RTNL unless held.
             unsafe { sys::xpn_netdev_update_features(self.netdev, !rtnl_held) };
@@ -399,18 +428,77 @@ impl Device {
         self.xb.write_all(writes)
     }
 
+    /// Connects a registered device again, after a restore or migration
+    /// (RTNL held, as against `ndo_open`/`ndo_stop` and `ethtool -L`):
+    /// [`Device::connect`], then restarts traffic if the interface is open
+    /// and gives the interface back to the stack.
+    pub(crate) fn reconnect(&self) -> Result {
+        // SAFETY: process context (xenwatch), no RTNL held by us.
+        unsafe { sys::rtnl_lock() };
+        let r = if self.is_connected() {
+            Ok(())
+        } else {
+            self.connect(true)
+        };
+        if r.is_ok() {
+            if self.up.load(Ordering::Acquire) {
+                self.start_queues();
+            }
+            // SAFETY: registered net_device, RTNL held.
+            unsafe { sys::netif_device_attach(self.netdev) };
+        }
+        // SAFETY: taken above.
+        unsafe { sys::rtnl_unlock() };
+        r
+    }
+
+    /// The domain was restored (after `xl save`/`xl restore` or a
+    /// migration, the xenbus `resume` callback): the backend is a new one
+    /// and everything shared with the old one is stale. Takes the interface
+    /// away from the stack (`netif_device_detach`), stops transmit and
+    /// NAPI, and releases the connection; the new backend's InitWait then
+    /// leads to [`Device::reconnect`].
+    pub(crate) fn suspend_connection(&self) {
+        // SAFETY: process context (the restore path takes RTNL in
+        // xen-netfront too).
+        unsafe { sys::rtnl_lock() };
+        if self.is_registered() {
+            // SAFETY: registered net_device, RTNL held.
+            unsafe { sys::netif_device_detach(self.netdev) };
+        }
+        self.stop_queues();
+        self.teardown();
+        // SAFETY: taken above.
+        unsafe { sys::rtnl_unlock() };
+    }
+
+    /// Tells the network the interface is here (gratuitous ARP, unsolicited
+    /// neighbour advertisements) when the backend is connected: after a
+    /// migration the switch learns the new port at once.
+    pub(crate) fn notify_peers(&self) {
+        if self.is_registered() && self.is_running() {
+            // SAFETY: registered net_device; process context (it takes
+            // RTNL itself).
+            unsafe { sys::netdev_notify_peers(self.netdev) };
+        }
+    }
+
     /// Backend went away: stop using the rings (they are torn down in
-    /// `teardown`, after the backend closed).
+    /// `teardown`, after the backend closed). Waits for a transmit in
+    /// progress; process context.
     pub(crate) fn disconnect(&self) {
         self.connected.store(false, Ordering::Release);
-        self.stop_tx_all();
+        self.disable_tx();
         self.set_carrier(false);
     }
 
-    /// Releases everything `connect` set up. NAPI must be disabled (the
-    /// interface is down or unregistered) and the backend closed.
+    /// Releases everything `connect` set up. The interface must be down,
+    /// unregistered or detached and the backend closed (or gone).
     pub(crate) fn teardown(&self) {
         self.disconnect();
+        for q in &self.queues {
+            q.napi_off();
+        }
         self.num_queues.store(0, Ordering::Release);
         // Every queue: those beyond the last count may hold a failed
         // connection's leftovers (set-up queues are recognised by state).

@@ -8,18 +8,20 @@
 //! the slot bookkeeping of both in the kernel-independent
 //! [`crate::tx_queue`] and [`crate::rx_queue`].
 //!
-//! Ownership: the TX state is shared by `ndo_start_xmit` and the TX
-//! interrupt and is guarded by an irq-safe spinlock; the RX state belongs to
-//! the queue's NAPI context; the connection (`conn`) and the initialisation
-//! of both queues belong to connect and teardown, which run with NAPI
-//! disabled (or not yet enabled) and the interrupts unbound.
+//! Ownership: the TX state is shared by `ndo_start_xmit`, the TX interrupt
+//! and teardown and sits behind an irq-safe spinlock ([`sys::IrqLock`]),
+//! with a flag saying whether it is set up; the RX event gate is shared by
+//! the interrupt and NAPI behind another; the RX state belongs to the
+//! queue's NAPI context; the connection (`conn`) and the RX queue's
+//! initialisation belong to connect and teardown, which run with NAPI
+//! disabled (or not yet enabled), TX disabled and the interrupts unbound.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::mem::MaybeUninit;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
@@ -28,12 +30,12 @@ use crate::negotiate::QueueKeys;
 use crate::netdev::{Broken, Device, DRV_NAME};
 use crate::netif::GrantRef;
 use crate::queue::{QueueError, RX_RING_SIZE, TX_RING_SIZE};
-use crate::ring::{FrontRing, RingWatch};
+use crate::ring::{EventGate, FrontRing, RingWatch};
 use crate::rx::{self, Page, PageStash};
 use crate::rx_queue::RxQueue;
 use crate::stats::Counter;
 use crate::sys;
-use crate::tx::Skb;
+use crate::tx::TxSlot;
 use crate::tx_queue::TxQueue;
 
 /// A queue's counters ([`Counter`]), read by `ethtool -S` and summed for
@@ -81,8 +83,8 @@ pub(crate) struct Conn {
     refs: [GrantRef; TX_RING_SIZE + RX_RING_SIZE],
     /// Whether `refs` holds claimed references.
     grefs_claimed: bool,
-    /// Whether the TX and RX queues are initialised.
-    queues_ready: bool,
+    /// Whether the RX queue is initialised.
+    rx_ready: bool,
 }
 
 /// One queue: a TX ring, an RX ring, their NAPI context and interrupts.
@@ -91,16 +93,18 @@ pub(crate) struct Queue {
     /// The device this queue belongs to (set in [`Queue::init`]).
     dev: *const Device,
     pub(crate) index: usize,
-    pub(crate) tx_lock: sys::spinlock_t,
-    pub(crate) tx: UnsafeCell<MaybeUninit<TxQueue<Skb>>>,
+    /// The TX state, shared by transmit, the TX interrupt and teardown.
+    pub(crate) tx: sys::IrqLock<TxSlot>,
     pub(crate) rx: UnsafeCell<MaybeUninit<RxQueue<Page>>>,
     pub(crate) stash: UnsafeCell<PageStash>,
     conn: UnsafeCell<Conn>,
     /// Retries an RX refill that ran out of pages.
     pub(crate) refill_timer: sys::timer_list,
-    /// RX responses consumed so far (published by NAPI for the interrupt
-    /// handler's spurious-event check).
-    pub(crate) rx_seen: AtomicU32,
+    /// Whether an RX event brought new responses (the interrupt asks, NAPI
+    /// reports what it consumed).
+    pub(crate) rx_gate: sys::IrqLock<EventGate>,
+    /// NAPI is enabled (between `napi_enable` and `napi_disable`).
+    napi_enabled: AtomicBool,
     pub(crate) stats: QueueStats,
 }
 
@@ -123,7 +127,8 @@ impl Queue {
         unsafe {
             ptr::addr_of_mut!((*q).dev).write(d);
             ptr::addr_of_mut!((*q).index).write(index);
-            sys::xpn_spin_lock_init(ptr::addr_of_mut!((*q).tx_lock).cast());
+            sys::IrqLock::init(ptr::addr_of_mut!((*q).tx));
+            sys::IrqLock::init(ptr::addr_of_mut!((*q).rx_gate));
             sys::xpn_timer_setup(ptr::addr_of_mut!((*q).refill_timer), Some(rx::refill_timer));
             sys::xpn_netif_napi_add(netdev, ptr::addr_of_mut!((*q).napi), Some(rx::napi_poll));
         }
@@ -137,6 +142,22 @@ impl Queue {
 
     pub(crate) fn napi_ptr(&self) -> *mut sys::napi_struct {
         ptr::addr_of!(self.napi).cast_mut()
+    }
+
+    /// Enables NAPI (the interface is open and the queue connected).
+    pub(crate) fn napi_on(&self) {
+        if !self.napi_enabled.swap(true, Ordering::AcqRel) {
+            // SAFETY: added in `init`, disabled (the flag was clear).
+            unsafe { sys::napi_enable(self.napi_ptr()) };
+        }
+    }
+
+    /// Disables NAPI if it is enabled; waits for a running poll to end.
+    pub(crate) fn napi_off(&self) {
+        if self.napi_enabled.swap(false, Ordering::AcqRel) {
+            // SAFETY: enabled by `napi_on` (the flag was set).
+            unsafe { sys::napi_disable(self.napi_ptr()) };
+        }
     }
 
     pub(crate) fn timer_ptr(&self) -> *mut sys::timer_list {
@@ -190,14 +211,8 @@ impl Queue {
         let d = self.dev();
         // SAFETY: connect runs from the xenbus callbacks or `ethtool -L`,
         // serialised, with NAPI of this queue disabled and its irqs not
-        // bound: `conn`, `tx`, `rx` and `stash` are ours.
-        let (conn, tx, rx) = unsafe {
-            (
-                &mut *self.conn.get(),
-                &mut *self.tx.get(),
-                &mut *self.rx.get(),
-            )
-        };
+        // bound: `conn`, `rx` and `stash` are ours.
+        let (conn, rx) = unsafe { (&mut *self.conn.get(), &mut *self.rx.get()) };
         gnttab::claim(&mut conn.refs).inspect_err(|_| {
             dev_err!(
                 d.kdev(),
@@ -212,11 +227,15 @@ impl Queue {
         // SAFETY: each ring page is a page-aligned page shared only with
         // the backend, used only through these rings until teardown.
         let (tx_ring, rx_ring) = unsafe { (FrontRing::new(tx_page), FrontRing::new(rx_page)) };
-        TxQueue::init(tx, tx_ring, tx_refs).map_err(|_| EINVAL)?;
+        {
+            let mut tx = self.tx.lock();
+            TxQueue::init(&mut tx.q, tx_ring, tx_refs).map_err(|_| EINVAL)?;
+            tx.ready = true;
+        }
         let rx = RxQueue::init(rx, rx_ring, rx_refs).map_err(|_| EINVAL)?;
         conn.rx_watch = Some(rx.watch());
-        conn.queues_ready = true;
-        self.rx_seen.store(0, Ordering::Release);
+        conn.rx_ready = true;
+        *self.rx_gate.lock() = EventGate::new();
         conn.evtchn_tx = d.xb().alloc_evtchn()?;
         conn.evtchn_rx = conn.evtchn_tx;
         if split {
@@ -263,7 +282,8 @@ impl Queue {
     }
 
     /// Releases everything [`Queue::setup`] set up (also after a setup that
-    /// failed half-way). NAPI must be disabled and the backend closed.
+    /// failed half-way). NAPI and transmit must be disabled and the backend
+    /// closed.
     pub(crate) fn teardown(&self) {
         let d = self.dev();
         // SAFETY: set up in `init`; only NAPI (disabled now) arms it.
@@ -292,23 +312,28 @@ impl Queue {
         conn.rx_watch = None;
         // SAFETY: NAPI is disabled, the stash is ours.
         let stash = unsafe { &mut *self.stash.get() };
-        if conn.queues_ready {
-            // SAFETY: initialised in `setup`; nothing else uses them any
-            // more.
-            let (tx, rx) = unsafe {
-                (
-                    (*self.tx.get()).assume_init_mut(),
-                    (*self.rx.get()).assume_init_mut(),
-                )
-            };
-            tx.release_all(|c, pool| self.complete_tx(c, pool));
+        {
+            // Under the TX lock: a transmit that got past its checks before
+            // TX was disabled finds the queue gone.
+            let mut tx = self.tx.lock();
+            if let Some(q) = tx.queue() {
+                q.release_all(|c, pool| self.complete_tx(c, pool));
+            }
+            tx.ready = false;
+        }
+        if conn.rx_ready {
+            // SAFETY: initialised in `setup`; NAPI, the only other user, is
+            // disabled.
+            let rx = unsafe { (*self.rx.get()).assume_init_mut() };
             rx.release_all(|page, grant, pool| {
                 if d.end_access(grant.gref()) {
                     let _ = pool.free(grant);
                     stash.put(page.0);
+                } else {
+                    self.stats.inc(Counter::PagesLeaked);
                 }
             });
-            conn.queues_ready = false;
+            conn.rx_ready = false;
         }
         if conn.grefs_claimed {
             // A broken device may have grants the backend still uses: their
@@ -319,8 +344,17 @@ impl Queue {
             conn.grefs_claimed = false;
         }
         stash.free_all();
-        conn.tx_ring.teardown();
-        conn.rx_ring.teardown();
+        for ring in [&mut conn.tx_ring, &mut conn.rx_ring] {
+            if !ring.teardown() {
+                // Freed by the grant table once the backend unmaps it.
+                self.stats.inc(Counter::RingPagesDeferred);
+                dev_warn!(
+                    d.kdev(),
+                    "queue {}: backend still maps a ring page; it is freed when the backend lets go\n",
+                    self.index
+                );
+            }
+        }
     }
 }
 

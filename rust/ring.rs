@@ -245,6 +245,110 @@ impl RingWatch {
     }
 }
 
+/// Decides whether an event of the backend brought new responses, so that
+/// an event storm (events with nothing new, while the consumer is busy or
+/// disabled) is answered with a spurious late EOI and throttled by Xen
+/// (`rx_rsp_unconsumed` in xen-netfront).
+///
+/// It remembers how many responses were known to be unconsumed: an event is
+/// work only if it finds more. The interrupt handler calls
+/// [`EventGate::on_event`] with the producer it read; the consumer calls
+/// [`EventGate::on_consumed`] after consuming. Both run under one lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EventGate {
+    /// The consumer index published by the consumer.
+    cons: RingIdx,
+    /// Responses known to be unconsumed (producer minus `cons`).
+    unconsumed: u32,
+}
+
+/// A producer index an [`EventGate`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GateError {
+    /// The producer moved backwards: it shows fewer unconsumed responses
+    /// than an earlier event did.
+    Backwards {
+        /// The producer read at this event.
+        rsp_prod: RingIdx,
+        /// Responses unconsumed by this producer.
+        now: u32,
+        /// Responses unconsumed at an earlier event.
+        before: u32,
+    },
+    /// The producer claims more unconsumed responses than the ring has
+    /// slots.
+    BeyondRing {
+        /// The producer read at this event.
+        rsp_prod: RingIdx,
+        /// The consumer index.
+        rsp_cons: RingIdx,
+    },
+}
+
+impl fmt::Display for GateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            GateError::Backwards {
+                rsp_prod,
+                now,
+                before,
+            } => write!(
+                f,
+                "backend rsp_prod moved backwards to {} ({} unconsumed responses, {} before)",
+                rsp_prod, now, before
+            ),
+            GateError::BeyondRing { rsp_prod, rsp_cons } => write!(
+                f,
+                "backend rsp_prod {} is {} responses ahead of rsp_cons {}, more than the ring holds",
+                rsp_prod,
+                rsp_prod.wrapping_sub(rsp_cons),
+                rsp_cons
+            ),
+        }
+    }
+}
+
+impl EventGate {
+    /// A gate for a fresh ring (both indices 0).
+    pub(crate) const fn new() -> Self {
+        EventGate {
+            cons: 0,
+            unconsumed: 0,
+        }
+    }
+
+    /// An event found the producer at `rsp_prod` on a ring of `size`
+    /// slots: `Ok(true)` if it shows responses no earlier event showed.
+    pub(crate) fn on_event(&mut self, rsp_prod: RingIdx, size: u32) -> Result<bool, GateError> {
+        let now = rsp_prod.wrapping_sub(self.cons);
+        if now > size {
+            return Err(GateError::BeyondRing {
+                rsp_prod,
+                rsp_cons: self.cons,
+            });
+        }
+        if now < self.unconsumed {
+            return Err(GateError::Backwards {
+                rsp_prod,
+                now,
+                before: self.unconsumed,
+            });
+        }
+        let new = now > self.unconsumed;
+        self.unconsumed = now;
+        Ok(new)
+    }
+
+    /// The consumer consumed up to `rsp_cons`, and the producer reads
+    /// `rsp_prod` now (a producer behind `rsp_cons` counts as nothing
+    /// unconsumed: the ring itself refuses it).
+    pub(crate) fn on_consumed(&mut self, rsp_cons: RingIdx, rsp_prod: RingIdx, size: u32) {
+        self.cons = rsp_cons;
+        let n = rsp_prod.wrapping_sub(rsp_cons);
+        self.unconsumed = if n > size { 0 } else { n };
+    }
+}
+
 /// The frontend half of a shared ring: produces requests, consumes responses.
 pub(crate) struct FrontRing<Req, Rsp> {
     sring: Sring,

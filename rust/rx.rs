@@ -8,7 +8,6 @@
 
 use core::ffi::c_int;
 use core::mem::offset_of;
-use core::sync::atomic::Ordering;
 
 use crate::gnttab;
 use crate::grant::GrantPool;
@@ -65,18 +64,30 @@ impl PageStash {
 }
 
 impl Queue {
-    /// RX events from the interrupt: schedules NAPI if responses wait.
-    /// Returns whether there was work.
+    /// RX events from the interrupt: schedules NAPI if the event brought
+    /// responses no earlier event showed. Returns whether it did (an event
+    /// with nothing new is spurious, however many responses still wait for
+    /// a busy or disabled NAPI: Xen then throttles the event channel).
     pub(crate) fn rx_interrupt(&self) -> bool {
         let Some(watch) = self.conn().rx_watch else {
             return false;
         };
-        if watch.rsp_prod() == self.rx_seen.load(Ordering::Acquire) {
-            return false;
+        let seen = self
+            .rx_gate
+            .lock()
+            .on_event(watch.rsp_prod(), RX_RING_SIZE as u32);
+        match seen {
+            Ok(true) => {
+                // SAFETY: NAPI was added in `Queue::init`.
+                unsafe { sys::xpn_napi_schedule(self.napi_ptr()) };
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.dev().set_broken(Broken::Queue("rx", self.index, &e));
+                false
+            }
         }
-        // SAFETY: NAPI was added in `Queue::init`.
-        unsafe { sys::xpn_napi_schedule(self.napi_ptr()) };
-        true
     }
 
     /// Handles one received packet: hands it to the stack (small packets
@@ -99,6 +110,7 @@ impl Queue {
                 }
             } else {
                 all_ended = false;
+                self.stats.inc(Counter::PagesLeaked);
             }
         }
         if !all_ended {
@@ -263,7 +275,11 @@ pub(crate) unsafe extern "C" fn napi_poll(napi: *mut sys::napi_struct, budget: c
         }
     };
     q.rx_refill(rx, stash);
-    q.rx_seen.store(rx.ring().rsp_cons(), Ordering::Release);
+    if let Some(watch) = q.conn().rx_watch {
+        q.rx_gate
+            .lock()
+            .on_consumed(rx.ring().rsp_cons(), watch.rsp_prod(), RX_RING_SIZE as u32);
+    }
     if work < budget {
         match rx.final_check() {
             // More arrived: stay scheduled.

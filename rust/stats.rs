@@ -50,11 +50,17 @@ pub(crate) enum Counter {
     Irqs,
     /// Interrupts with nothing to do.
     SpuriousIrqs,
+    /// Buffer pieces (an RX page, a TX packet's page) never freed because
+    /// the backend kept access to them.
+    PagesLeaked,
+    /// Shared ring pages the backend still mapped at teardown: the grant
+    /// table frees them once it lets go.
+    RingPagesDeferred,
 }
 
 impl Counter {
     /// Every counter, in table order.
-    pub(crate) const ALL: [Counter; 19] = [
+    pub(crate) const ALL: [Counter; 21] = [
         Counter::TxPackets,
         Counter::TxBytes,
         Counter::TxDrops,
@@ -74,6 +80,8 @@ impl Counter {
         Counter::RxRefillRetries,
         Counter::Irqs,
         Counter::SpuriousIrqs,
+        Counter::PagesLeaked,
+        Counter::RingPagesDeferred,
     ];
 
     /// Number of counters per queue.
@@ -101,6 +109,8 @@ impl Counter {
             Counter::RxRefillRetries => "rx_refill_retries",
             Counter::Irqs => "interrupts",
             Counter::SpuriousIrqs => "spurious_interrupts",
+            Counter::PagesLeaked => "pages_leaked",
+            Counter::RingPagesDeferred => "ring_pages_deferred",
         }
     }
 

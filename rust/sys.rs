@@ -46,7 +46,7 @@ macro_rules! layout {
 /// match `xpn_c_layout` in `helpers.c`, which gcc computed.
 const LAYOUT: &[(&str, usize)] = layout! {
     xenbus_device_id { devicetype }
-    xenbus_driver { name, ids, probe, otherend_changed, remove, driver }
+    xenbus_driver { name, ids, probe, otherend_changed, remove, resume, driver }
     xenbus_device { devicetype, nodename, otherend, otherend_id, dev, state }
     net_device_ops {
         ndo_open, ndo_stop, ndo_start_xmit, ndo_select_queue, ndo_get_stats64,
@@ -141,5 +141,73 @@ pub(crate) struct Disp<'a>(pub(crate) &'a dyn core::fmt::Display);
 impl kernel::fmt::Display for Disp<'_> {
     fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
         core::fmt::Display::fmt(self.0, f)
+    }
+}
+
+/// An irq-safe spinlock (`spinlock_t`, taken with `spin_lock_irqsave`)
+/// and the data it guards: the only way to the data is [`IrqLock::lock`].
+///
+/// It lives in C-allocated memory (a net_device's private area), so it is
+/// initialised in place with [`IrqLock::init`].
+pub(crate) struct IrqLock<T> {
+    lock: core::cell::UnsafeCell<spinlock_t>,
+    data: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the data is only reached through the guard, which holds the
+// spinlock: one context at a time, whichever thread or interrupt it is.
+unsafe impl<T: Send> Sync for IrqLock<T> {}
+// SAFETY: as above; the lock itself may move between threads before use.
+unsafe impl<T: Send> Send for IrqLock<T> {}
+
+impl<T> IrqLock<T> {
+    /// Initialises the spinlock of the lock at `this`; the data keeps the
+    /// value it has.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to an `IrqLock` whose memory is zeroed or holds a
+    /// valid `T` in `data`, that nothing uses yet and that does not move
+    /// afterwards.
+    pub(crate) unsafe fn init(this: *mut Self) {
+        // SAFETY: caller; `spin_lock_init` initialises the C lock in place.
+        unsafe { xpn_spin_lock_init(core::ptr::addr_of_mut!((*this).lock).cast()) };
+    }
+
+    /// Takes the lock with interrupts disabled; released when the guard
+    /// drops.
+    pub(crate) fn lock(&self) -> IrqGuard<'_, T> {
+        // SAFETY: initialised by `init` (type contract).
+        let flags = unsafe { xpn_spin_lock_irqsave(self.lock.get().cast()) };
+        IrqGuard { l: self, flags }
+    }
+}
+
+/// The guard of an [`IrqLock`]: gives the data while the lock is held.
+pub(crate) struct IrqGuard<'a, T> {
+    l: &'a IrqLock<T>,
+    flags: kernel::ffi::c_ulong,
+}
+
+impl<T> core::ops::Deref for IrqGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held for the guard's life.
+        unsafe { &*self.l.data.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for IrqGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the lock is held, and `&mut self` excludes another borrow
+        // through this guard.
+        unsafe { &mut *self.l.data.get() }
+    }
+}
+
+impl<T> Drop for IrqGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock` with these flags.
+        unsafe { xpn_spin_unlock_irqrestore(self.l.lock.get().cast(), self.flags) };
     }
 }

@@ -4,10 +4,11 @@
 //! grants the backend read access to them and posts them on the queue's TX
 //! ring; completions (from the TX interrupt, and after each transmit) end
 //! that access and free the skb. The slot, id and grant bookkeeping is the
-//! kernel-independent [`crate::tx_queue::TxQueue`], guarded by the queue's
-//! TX lock.
+//! kernel-independent [`crate::tx_queue::TxQueue`], behind the queue's TX
+//! lock ([`TxSlot`]).
 
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::gnttab::{self, Gfn};
@@ -28,37 +29,33 @@ pub(crate) struct Skb(*mut sys::sk_buff);
 /// is span `i + 1`.
 const HEAD_SPAN: u8 = 0;
 
-/// Guard of [`Queue::tx_lock`]; gives the TX queue while held.
-pub(crate) struct TxGuard<'a> {
-    q: &'a Queue,
-    flags: kernel::ffi::c_ulong,
+/// A queue's TX state, behind its TX lock ([`Queue::tx`]): the
+/// bookkeeping of the current connection, if there is one.
+pub(crate) struct TxSlot {
+    /// `q` is initialised (from connect until teardown).
+    pub(crate) ready: bool,
+    pub(crate) q: MaybeUninit<TxQueue<Skb>>,
 }
 
-impl TxGuard<'_> {
-    pub(crate) fn queue(&mut self) -> &mut TxQueue<Skb> {
-        // SAFETY: the lock is held, the queue was initialised by `connect`
-        // (`lock_tx` is only called on queues of the current connection),
-        // and `&mut self` prevents a second borrow through this guard.
-        unsafe { (*self.q.tx.get()).assume_init_mut() }
+impl TxSlot {
+    /// The TX queue of the current connection; `None` when not connected.
+    pub(crate) fn queue(&mut self) -> Option<&mut TxQueue<Skb>> {
+        if self.ready {
+            // SAFETY: `ready` is set only after `TxQueue::init` wrote `q`,
+            // and cleared at teardown (both under the TX lock).
+            Some(unsafe { self.q.assume_init_mut() })
+        } else {
+            None
+        }
     }
 }
 
-impl Drop for TxGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: taken in `lock_tx` with these flags.
-        unsafe { sys::xpn_spin_unlock_irqrestore(self.q.tx_lock_ptr(), self.flags) };
-    }
-}
+/// The guard of a queue's TX lock.
+pub(crate) type TxGuard<'a> = sys::IrqGuard<'a, TxSlot>;
 
 impl Queue {
-    fn tx_lock_ptr(&self) -> *mut c_void {
-        ptr::addr_of!(self.tx_lock).cast_mut().cast()
-    }
-
     pub(crate) fn lock_tx(&self) -> TxGuard<'_> {
-        // SAFETY: `tx_lock` was initialised in `Queue::init`.
-        let flags = unsafe { sys::xpn_spin_lock_irqsave(self.tx_lock_ptr()) };
-        TxGuard { q: self, flags }
+        self.tx.lock()
     }
 
     /// Handles TX completions (called with the TX lock held). Returns the
@@ -85,6 +82,8 @@ impl Queue {
             if let Err(e) = pool.free(c.grant) {
                 d.set_broken(Broken::Queue("tx grant", self.index, &e));
             }
+        } else {
+            self.stats.inc(Counter::PagesLeaked);
         }
         if d.grant_stuck() {
             // The backend may still read this skb's pages: leak it.
@@ -109,7 +108,9 @@ impl Queue {
     pub(crate) fn tx_interrupt(&self) -> bool {
         let d = self.dev();
         let mut g = self.lock_tx();
-        let tx = g.queue();
+        let Some(tx) = g.queue() else {
+            return false;
+        };
         let work = self.tx_gc(tx) > 0;
         // SAFETY: our live net_device; `index` is below its TX queues.
         let stopped = unsafe { sys::xpn_txq_stopped(d.netdev(), self.index as u32) };
@@ -144,9 +145,14 @@ impl Queue {
             // itself: we never advertise them).
             _ => return Err(()),
         };
-        let domid = self.dev().xb().otherend_id();
+        let d = self.dev();
+        let domid = d.xb().otherend_id();
         let mut g = self.lock_tx();
-        let tx = g.queue();
+        // Checked again under the lock: teardown takes it to release the
+        // queue, after disabling transmit.
+        let Some(tx) = g.queue().filter(|_| d.is_running()) else {
+            return Err(());
+        };
         let Ok(res) = tx.reserve(layout.pieces(), flags, extra) else {
             self.stop_txq();
             return Err(());

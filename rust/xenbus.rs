@@ -353,13 +353,19 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
     }
     let theirs = XenbusState::from_u32(state).unwrap_or(XenbusState::Unknown);
     match negotiate::on_backend_state(xb.state(), theirs) {
-        FrontendAction::Nothing | FrontendAction::NotifyPeers => {}
+        FrontendAction::Nothing => {}
+        FrontendAction::NotifyPeers => d.notify_peers(),
         FrontendAction::Connect => {
-            if let Err(e) = d.connect(false) {
+            // Registered: a restore or migration took the old connection
+            // down (`resume`).
+            let r = if d.is_registered() {
+                d.reconnect()
+            } else {
+                d.connect(false).map(|()| d.register())
+            };
+            if let Err(e) = r {
                 xb.fatal(e, c"connecting to the backend");
-                return;
             }
-            d.register();
         }
         FrontendAction::Close => {
             d.disconnect();
@@ -367,6 +373,22 @@ unsafe extern "C" fn otherend_changed(xb: *mut sys::xenbus_device, state: sys::x
             unsafe { sys::xenbus_frontend_closed(xb.raw()) };
         }
     }
+}
+
+/// The domain was restored or migrated: the xenbus core set our state back
+/// to Initialising and the backend is a new one. Releases the old
+/// connection; the backend's InitWait reconnects.
+unsafe extern "C" fn resume(xb: *mut sys::xenbus_device) -> c_int {
+    // SAFETY: a xenbus callback of ours.
+    let Some((xb, d)) = (unsafe { bound(xb) }) else {
+        return 0;
+    };
+    dev_info!(
+        xb.kdev(),
+        "domain restored: reconnecting to the new backend\n"
+    );
+    d.suspend_connection();
+    0
 }
 
 unsafe extern "C" fn remove(xb: *mut sys::xenbus_device) {
@@ -425,6 +447,7 @@ fn fill(
             (*p).probe = Some(probe);
             (*p).otherend_changed = Some(otherend_changed);
             (*p).remove = Some(remove);
+            (*p).resume = Some(resume);
         }
     }
     p

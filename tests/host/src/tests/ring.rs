@@ -4,7 +4,9 @@
 
 use super::common::SharedPage;
 use crate::netif::*;
-use crate::ring::{need_notify, BackRing, BackRingError, FrontRing, RingError, RingWatch};
+use crate::ring::{
+    need_notify, BackRing, BackRingError, EventGate, FrontRing, GateError, RingError, RingWatch,
+};
 
 type Front = FrontRing<TxRequest, TxResponse>;
 type Back = BackRing<TxRequest, TxResponse>;
@@ -451,4 +453,69 @@ fn watch_reads_bogus_producer_unvalidated() {
         Err(RingError::ResponseOverflow { rsp_prod: 1000, .. })
     ));
     assert_eq!(f.rsp_cons(), 0);
+}
+
+#[test]
+fn gate_counts_only_new_responses() {
+    let mut g = EventGate::new();
+    // Nothing produced: spurious.
+    assert_eq!(g.on_event(0, 256), Ok(false));
+    // Three responses: work, once.
+    assert_eq!(g.on_event(3, 256), Ok(true));
+    // The same producer again (the consumer is busy or disabled): an event
+    // storm is spurious however often it comes.
+    for _ in 0..1000 {
+        assert_eq!(g.on_event(3, 256), Ok(false));
+    }
+    // One more: work again.
+    assert_eq!(g.on_event(4, 256), Ok(true));
+    // The consumer takes all four; the producer still reads 4.
+    g.on_consumed(4, 4, 256);
+    assert_eq!(g.on_event(4, 256), Ok(false));
+    assert_eq!(g.on_event(5, 256), Ok(true));
+}
+
+#[test]
+fn gate_refuses_backwards_producer() {
+    let mut g = EventGate::new();
+    assert_eq!(g.on_event(10, 256), Ok(true));
+    assert_eq!(
+        g.on_event(7, 256),
+        Err(GateError::Backwards {
+            rsp_prod: 7,
+            now: 7,
+            before: 10
+        })
+    );
+    // Behind the consumer: far beyond the ring.
+    g.on_consumed(10, 10, 256);
+    assert_eq!(
+        g.on_event(9, 256),
+        Err(GateError::BeyondRing {
+            rsp_prod: 9,
+            rsp_cons: 10
+        })
+    );
+    assert_eq!(
+        g.on_event(10 + 257, 256),
+        Err(GateError::BeyondRing {
+            rsp_prod: 267,
+            rsp_cons: 10
+        })
+    );
+}
+
+#[test]
+fn gate_wraps_with_the_indices() {
+    let mut g = EventGate::new();
+    let start = u32::MAX - 2;
+    g.on_consumed(start, start, 256);
+    assert_eq!(g.on_event(start.wrapping_add(5), 256), Ok(true));
+    g.on_consumed(start.wrapping_add(5), start.wrapping_add(6), 256);
+    // One response arrived after the consumer looked: not new to the gate.
+    assert_eq!(g.on_event(start.wrapping_add(6), 256), Ok(false));
+    assert_eq!(g.on_event(start.wrapping_add(7), 256), Ok(true));
+    // The consumer saw a producer behind it: nothing counted unconsumed.
+    g.on_consumed(start.wrapping_add(7), start.wrapping_add(6), 256);
+    assert_eq!(g.on_event(start.wrapping_add(7), 256), Ok(false));
 }
