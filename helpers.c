@@ -453,7 +453,12 @@ int xpn_rx_deliver(struct napi_struct *napi, struct net_device *dev,
 	}
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_reset_network_header(skb);
-	if (csum_blank) {
+	/*
+	 * A GSO skb must be CHECKSUM_PARTIAL: one the backend sent without
+	 * csum_blank gets its partial checksum recomputed too (as
+	 * xen-netfront's checksum_setup does), or forwarding it would warn.
+	 */
+	if (csum_blank || gso_type != XEN_NETIF_GSO_TYPE_NONE) {
 		if (skb_checksum_setup(skb, true)) {
 			kfree_skb(skb);
 			return -EPROTO;

@@ -141,6 +141,26 @@ pub(crate) enum QueueError {
         /// GSO type.
         gso_type: u8,
     },
+    /// Backend: `NETRXF_gso_prefix` on RX, which we never ask for.
+    GsoPrefix {
+        /// The id found in the response.
+        id: u16,
+    },
+    /// Backend: a second extra-info slot of the same type in one packet.
+    DuplicateExtra {
+        /// The type found twice.
+        extra_type: u8,
+    },
+    /// Backend: a received packet longer than any packet may be.
+    PacketTooLong {
+        /// The packet's total length.
+        len: u32,
+        /// The longest allowed.
+        max: u32,
+    },
+    /// Backend: a TX `XEN_NETIF_RSP_NULL` response where no extra-info
+    /// slot's response is due.
+    UnexpectedNull,
     /// The queue was disabled after a fatal backend error.
     Broken,
     /// Caller: a packet needs at least one piece.
@@ -215,6 +235,10 @@ impl QueueError {
                 | QueueError::BadExtraType { .. }
                 | QueueError::TooManyExtras { .. }
                 | QueueError::BadGso { .. }
+                | QueueError::GsoPrefix { .. }
+                | QueueError::DuplicateExtra { .. }
+                | QueueError::PacketTooLong { .. }
+                | QueueError::UnexpectedNull
         )
     }
 }
@@ -276,6 +300,25 @@ impl fmt::Display for QueueError {
             QueueError::BadGso { size, gso_type } => {
                 write!(f, "bad GSO extra info (size {}, type {})", size, gso_type)
             }
+            QueueError::GsoPrefix { id } => write!(
+                f,
+                "rx response {} has NETRXF_gso_prefix, which was not negotiated",
+                id
+            ),
+            QueueError::DuplicateExtra { extra_type } => write!(
+                f,
+                "rx packet has a second extra-info slot of type {}",
+                extra_type
+            ),
+            QueueError::PacketTooLong { len, max } => write!(
+                f,
+                "rx packet of {} bytes, longer than the {} a packet may have",
+                len, max
+            ),
+            QueueError::UnexpectedNull => write!(
+                f,
+                "tx response XEN_NETIF_RSP_NULL where no extra-info slot is due"
+            ),
             QueueError::Broken => write!(f, "queue disabled after a fatal backend error"),
             QueueError::NoPieces => write!(f, "packet has no data pieces"),
             QueueError::TooManyPieces { pieces } => write!(

@@ -163,7 +163,9 @@ impl Queue {
         if gso.is_some() {
             self.stats.inc(Counter::RxGso);
         }
-        if pkt.csum_blank() {
+        // A GSO packet gets a partial checksum set up even when the backend
+        // forgot `csum_blank` (the stack requires CHECKSUM_PARTIAL for GSO).
+        if pkt.csum_blank() || gso.is_some() {
             self.stats.inc(Counter::RxCsumFixups);
         }
         let (gso_size, gso_type) =

@@ -5,8 +5,15 @@
 //! The kernel-independent part of xen-netfront's `xennet_alloc_rx_buffers`
 //! and `xennet_poll`: [`RxQueue`] posts buffers in every free slot
 //! ([`RxQueue::fill`]), and assembles and validates the packets the backend
-//! writes into them ([`RxQueue::poll`]), re-posting the buffers of malformed
-//! ones; what TX and RX share is in [`crate::queue`].
+//! writes into them ([`RxQueue::poll`]); what TX and RX share is in
+//! [`crate::queue`].
+//!
+//! The policy for bad packets: a packet the backend itself reports as
+//! failed (a negative status, `XEN_NETIF_RSP_ERROR`/`_DROPPED`) is dropped
+//! and counted, as the protocol intends; any response that breaks the
+//! protocol (ids, offsets and sizes, flags, extra-info chains, chain and
+//! packet lengths, a producer beyond the requests) disables the queue: the
+//! backend is broken or hostile, and nothing it writes is used any more.
 //!
 //! This file only depends on `core` and sibling modules.
 
@@ -16,10 +23,10 @@ use core::ptr;
 use crate::grant::{Grant, GrantPool};
 use crate::netif::{
     ExtraGso, ExtraInfo, GrantRef, RxRequest, RxResponse, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED,
-    NETRXF_EXTRA_INFO, NETRXF_KNOWN, NETRXF_MORE_DATA, NET_RX_RING_SIZE, NET_RX_SLOTS_MIN,
-    RX_COPY_THRESHOLD, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MAX,
+    NETRXF_EXTRA_INFO, NETRXF_GSO_PREFIX, NETRXF_KNOWN, NETRXF_MORE_DATA, NET_RX_RING_SIZE,
+    NET_RX_SLOTS_MIN, RX_COPY_THRESHOLD, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MAX,
     XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_GSO_TYPE_TCPV4, XEN_NETIF_GSO_TYPE_TCPV6,
-    XEN_NETIF_NR_SLOTS_MIN, XEN_PAGE_SIZE,
+    XEN_NETIF_MAX_TX_SIZE, XEN_NETIF_NR_SLOTS_MIN, XEN_PAGE_SIZE,
 };
 use crate::queue::{fill_array, init_grant_pool, note, QueueError, RxRing, RX_RING_SIZE};
 use crate::ring::RingWatch;
@@ -30,6 +37,26 @@ use crate::ring::RingWatch;
 pub(crate) const MAX_RX_FRAGS: usize = XEN_NETIF_NR_SLOTS_MIN as usize + 1;
 /// Maximum number of extra-info slots of one received packet (one per type).
 pub(crate) const MAX_RX_EXTRAS: usize = XEN_NETIF_EXTRA_TYPE_MAX as usize - 1;
+/// Longest packet the backend may deliver (a 64 KiB GSO packet, as on TX).
+pub(crate) const MAX_RX_PACKET: u32 = XEN_NETIF_MAX_TX_SIZE;
+
+/// The errors of one packet being read: the first per-packet error (the
+/// backend's own error status) and the first protocol violation.
+#[derive(Default)]
+struct PacketErrors {
+    drop: Option<QueueError>,
+    fatal: Option<QueueError>,
+}
+
+impl PacketErrors {
+    fn note(&mut self, e: QueueError) {
+        if matches!(e, QueueError::ErrorStatus { .. }) {
+            note(e, &mut self.drop);
+        } else {
+            note(e, &mut self.fatal);
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 struct RxBuf<T> {
@@ -149,8 +176,9 @@ impl<T: Copy> RxPacket<T> {
 pub(crate) enum RxEvent<T> {
     /// A valid packet; the caller now owns its buffers.
     Packet(RxPacket<T>),
-    /// A malformed or error packet was dropped; its buffers were recycled
-    /// onto the ring. The caller should count an rx error.
+    /// A packet the backend reported as failed
+    /// ([`QueueError::ErrorStatus`]) was dropped; its buffers were
+    /// recycled onto the ring. The caller should count an rx error.
     Dropped(QueueError),
 }
 
@@ -372,6 +400,10 @@ impl<T: Copy> RxQueue<T> {
                 flags: rsp.flags,
             });
         }
+        if rsp.flags & NETRXF_GSO_PREFIX != 0 {
+            // Only for a frontend that asked for GSO prefixes; we never do.
+            return Err(QueueError::GsoPrefix { id });
+        }
         if rsp.status < 0 {
             return Err(QueueError::ErrorStatus {
                 id,
@@ -391,7 +423,7 @@ impl<T: Copy> RxQueue<T> {
 
     /// Adds the data response `rsp`, consumed from slot `idx` where `buf`
     /// was posted, to `pkt`: checks it ([`RxQueue::check_data`]) and appends
-    /// the buffer as a fragment, noting the first error in `err`. A response
+    /// the buffer as a fragment, noting errors in `err`. A response
     /// without a posted buffer is noted as [`QueueError::IdNotPending`]; a
     /// buffer that does not fit in `pkt` is re-posted (that cannot happen
     /// for the first fragment; a longer chain than any valid packet is
@@ -402,10 +434,10 @@ impl<T: Copy> RxQueue<T> {
         idx: u32,
         rsp: &RxResponse,
         buf: Option<RxBuf<T>>,
-        err: &mut Option<QueueError>,
+        err: &mut PacketErrors,
     ) -> Result<(), QueueError> {
         if let Err(e) = Self::check_data(idx, rsp) {
-            note(e, err);
+            err.note(e);
         }
         match buf {
             Some(b) => {
@@ -420,20 +452,21 @@ impl<T: Copy> RxQueue<T> {
                     self.recycle(b)?;
                 }
             }
-            None => note(QueueError::IdNotPending { id: idx as u16 }, err),
+            None => err.note(QueueError::IdNotPending { id: idx as u16 }),
         }
         Ok(())
     }
 
     /// Reads one packet starting at `rsp_cons`. The outer `Result` carries
-    /// fatal errors, the inner one per-packet errors (the packet's buffers
-    /// have then been recycled).
+    /// fatal errors (protocol violations), the inner one the backend's own
+    /// per-packet error status; either way the packet's buffers have been
+    /// recycled.
     #[allow(clippy::type_complexity)]
     fn read_packet(&mut self) -> Result<Result<RxPacket<T>, QueueError>, QueueError> {
         let Some((idx0, first, buf0)) = self.take() else {
             return Ok(Err(QueueError::Truncated { slots: 0 }));
         };
-        let mut err: Option<QueueError> = None;
+        let mut err = PacketErrors::default();
         let mut pkt = RxPacket::empty(first.flags);
 
         // Extra-info slots come right after the first response.
@@ -441,7 +474,7 @@ impl<T: Copy> RxQueue<T> {
             let mut count: u32 = 0;
             loop {
                 if self.ring.pending_responses() == 0 {
-                    note(QueueError::Truncated { slots: 1 + count }, &mut err);
+                    err.note(QueueError::Truncated { slots: 1 + count });
                     break;
                 }
                 let Some((_, rsp, buf)) = self.take() else {
@@ -454,11 +487,15 @@ impl<T: Copy> RxQueue<T> {
                 let extra = ExtraInfo::from_rx_response(&rsp);
                 let t = extra.extra_type;
                 if t == XEN_NETIF_EXTRA_TYPE_NONE || t >= XEN_NETIF_EXTRA_TYPE_MAX {
-                    note(QueueError::BadExtraType { extra_type: t }, &mut err);
+                    err.note(QueueError::BadExtraType { extra_type: t });
                 } else if count as usize > MAX_RX_EXTRAS {
-                    note(QueueError::TooManyExtras { count }, &mut err);
+                    err.note(QueueError::TooManyExtras { count });
                 } else if let Some(e) = pkt.extras.get_mut(usize::from(t) - 1) {
-                    *e = Some(extra);
+                    if e.is_some() {
+                        err.note(QueueError::DuplicateExtra { extra_type: t });
+                    } else {
+                        *e = Some(extra);
+                    }
                 }
                 if !extra.has_more() {
                     break;
@@ -469,13 +506,10 @@ impl<T: Copy> RxQueue<T> {
                     || (g.gso_type != XEN_NETIF_GSO_TYPE_TCPV4
                         && g.gso_type != XEN_NETIF_GSO_TYPE_TCPV6)
                 {
-                    note(
-                        QueueError::BadGso {
-                            size: g.size,
-                            gso_type: g.gso_type,
-                        },
-                        &mut err,
-                    );
+                    err.note(QueueError::BadGso {
+                        size: g.size,
+                        gso_type: g.gso_type,
+                    });
                 }
             }
         }
@@ -488,7 +522,7 @@ impl<T: Copy> RxQueue<T> {
         let mut flags = first.flags;
         while flags & NETRXF_MORE_DATA != 0 {
             if self.ring.pending_responses() == 0 {
-                note(QueueError::Truncated { slots }, &mut err);
+                err.note(QueueError::Truncated { slots });
                 break;
             }
             let Some((idx, rsp, buf)) = self.take() else {
@@ -501,22 +535,30 @@ impl<T: Copy> RxQueue<T> {
         let small_first = first.status >= 0 && (first.status as u32) <= RX_COPY_THRESHOLD;
         let max = XEN_NETIF_NR_SLOTS_MIN + u32::from(small_first);
         if slots > max {
-            note(QueueError::ChainTooLong { slots, max }, &mut err);
+            err.note(QueueError::ChainTooLong { slots, max });
+        }
+        if pkt.len > MAX_RX_PACKET {
+            err.note(QueueError::PacketTooLong {
+                len: pkt.len,
+                max: MAX_RX_PACKET,
+            });
         }
 
-        match err {
-            None => Ok(Ok(pkt)),
-            Some(e) => {
-                for i in 0..pkt.nfrags {
-                    if let Some(Some(f)) = pkt.frags.get(i) {
-                        self.recycle(RxBuf {
-                            token: f.token,
-                            grant: f.grant,
-                        })?;
-                    }
-                }
-                Ok(Err(e))
+        if err.fatal.is_none() && err.drop.is_none() {
+            return Ok(Ok(pkt));
+        }
+        for i in 0..pkt.nfrags {
+            if let Some(Some(f)) = pkt.frags.get(i) {
+                self.recycle(RxBuf {
+                    token: f.token,
+                    grant: f.grant,
+                })?;
             }
+        }
+        match (err.fatal, err.drop) {
+            (Some(e), _) => Err(e),
+            (None, Some(e)) => Ok(Err(e)),
+            (None, None) => Ok(Ok(pkt)),
         }
     }
 
@@ -524,11 +566,11 @@ impl<T: Copy> RxQueue<T> {
     /// (delivered or dropped). Each valid packet is passed to `f` as
     /// [`RxEvent::Packet`]; the caller then owns the buffers and must end
     /// the backend's access to each grant and return it to the pool passed
-    /// along. Malformed packets are passed as [`RxEvent::Dropped`] after
-    /// their buffers were re-posted.
+    /// along. Packets the backend reports as failed are passed as
+    /// [`RxEvent::Dropped`] after their buffers were re-posted.
     ///
-    /// Only a producer overflow (or an internal inconsistency) is fatal; it
-    /// marks the queue broken and is returned as `Err`.
+    /// Any protocol violation (see the module's policy) is fatal: it marks
+    /// the queue broken and is returned as `Err`.
     ///
     /// Call [`RxQueue::fill`] afterwards to replenish the ring, and
     /// [`RxQueue::final_check`] when less than `budget` work was done.

@@ -40,7 +40,8 @@ pub(crate) enum Counter {
     RxErrors,
     /// GSO packets received (large packets handed to the stack as one skb).
     RxGso,
-    /// Received packets whose blank checksum had to be set up.
+    /// Received packets whose partial checksum was set up (a blank checksum,
+    /// or any GSO packet).
     RxCsumFixups,
     /// Notifications sent for posted RX buffers.
     RxNotifies,

@@ -254,6 +254,9 @@ struct TxSlot<T> {
     remaining: u8,
     /// On the head: worst status seen so far.
     worst: TxStatus,
+    /// On the head: extra-info slots posted right after it (their
+    /// `XEN_NETIF_RSP_NULL` responses follow the head's response).
+    extras: u8,
 }
 
 impl<T: Copy> TxSlot<T> {
@@ -264,6 +267,7 @@ impl<T: Copy> TxSlot<T> {
         head: 0,
         remaining: 0,
         worst: TxStatus::Okay,
+        extras: 0,
     };
 }
 
@@ -274,6 +278,9 @@ pub(crate) struct TxQueue<T> {
     grants: GrantPool<TX_RING_SIZE>,
     slots: [TxSlot<T>; TX_RING_SIZE],
     reserved_slots: u32,
+    /// `XEN_NETIF_RSP_NULL` responses due: those of the extra-info slots of
+    /// the packet whose head response came last.
+    nulls_due: u8,
     broken: bool,
 }
 
@@ -311,6 +318,7 @@ impl<T: Copy> TxQueue<T> {
             );
             fill_array(ptr::addr_of_mut!((*p).slots), TxSlot::EMPTY);
             ptr::addr_of_mut!((*p).reserved_slots).write(0);
+            ptr::addr_of_mut!((*p).nulls_due).write(0);
             ptr::addr_of_mut!((*p).broken).write(false);
             Ok(this.assume_init_mut())
         }
@@ -574,6 +582,7 @@ impl<T: Copy> TxQueue<T> {
                 if i == 0 {
                     slot.remaining = res.n as u8;
                     slot.worst = TxStatus::Okay;
+                    slot.extras = u8::from(res.extra.is_some());
                 }
             }
         }
@@ -685,9 +694,16 @@ impl<T: Copy> TxQueue<T> {
 
     fn check_response(&mut self, rsp: TxResponse) -> Result<Option<TxCompletion<T>>, QueueError> {
         if rsp.status == XEN_NETIF_RSP_NULL {
-            // Response slot of an extra-info request.
+            // The response slot of an extra-info request: only right after
+            // the response of the packet head that carried it.
+            self.nulls_due = self
+                .nulls_due
+                .checked_sub(1)
+                .ok_or(QueueError::UnexpectedNull)?;
             return Ok(None);
         }
+        // A missing NULL does no harm; one that comes later is refused.
+        self.nulls_due = 0;
         let id = rsp.id;
         if usize::from(id) >= TX_RING_SIZE {
             return Err(QueueError::IdOutOfRange { id });
@@ -701,7 +717,14 @@ impl<T: Copy> TxQueue<T> {
             XEN_NETIF_RSP_DROPPED => TxStatus::Dropped,
             status => return Err(QueueError::UnknownStatus { id, status }),
         };
-        self.complete(id, status).map(Some)
+        let extras = self
+            .slots
+            .get(usize::from(id))
+            .filter(|s| s.head == id)
+            .map_or(0, |s| s.extras);
+        let c = self.complete(id, status)?;
+        self.nulls_due = extras;
+        Ok(Some(c))
     }
 
     /// Releases every pending piece as [`TxStatus::Dropped`] (teardown,

@@ -106,6 +106,24 @@ impl Rig {
         }
     }
 
+    /// Polls a packet that breaks the protocol: the queue is disabled and
+    /// the error returned; no buffer is lost.
+    fn fatal(&mut self) -> QueueError {
+        let mut delivered = 0;
+        let e = self
+            .q
+            .poll(64, |e, _| {
+                assert!(!matches!(e, RxEvent::Dropped(_)), "dropped: {e:?}");
+                delivered += 1;
+            })
+            .unwrap_err();
+        assert_eq!(delivered, 0);
+        assert!(self.q.is_broken(), "{e:?} must disable the queue");
+        assert_eq!(self.q.poll(64, |_, _| {}).unwrap_err(), QueueError::Broken);
+        assert_eq!(self.q.posted(), 256, "buffers kept on the ring");
+        e
+    }
+
     /// Every buffer is either posted or was delivered and refilled.
     fn assert_all_posted(&mut self) {
         assert_eq!(self.q.posted(), 256);
@@ -264,25 +282,39 @@ fn max_chain_lengths() {
     }
     r.data(0, 10, 0);
     r.push();
-    assert_eq!(r.dropped(), QueueError::ChainTooLong { slots: 19, max: 18 });
-    r.assert_all_posted();
+    assert_eq!(r.fatal(), QueueError::ChainTooLong { slots: 19, max: 18 });
 
     // A runaway chain spanning many more slots than a packet can hold.
-    r.b.unconsumed_requests().unwrap();
+    let mut r = Rig::new(0);
     r.data(0, 100, NETRXF_MORE_DATA);
     for _ in 0..40 {
         r.data(0, 10, NETRXF_MORE_DATA);
     }
     r.data(0, 10, 0);
     r.push();
-    assert_eq!(r.dropped(), QueueError::ChainTooLong { slots: 42, max: 19 });
-    r.assert_all_posted();
+    assert_eq!(r.fatal(), QueueError::ChainTooLong { slots: 42, max: 19 });
+
+    // 17 full pages: within the slots, beyond the 64 KiB a packet may have.
+    let mut r = Rig::new(0);
+    for i in 0..17 {
+        r.data(0, 4096, if i < 16 { NETRXF_MORE_DATA } else { 0 });
+    }
+    r.push();
+    assert_eq!(
+        r.fatal(),
+        QueueError::PacketTooLong {
+            len: 17 * 4096,
+            max: 65535
+        }
+    );
 }
 
-/// Every malformed response is dropped with its specific error, its
-/// buffers go back on the ring and the next packet is still received.
+/// The policy: a packet the backend reports as failed is dropped and
+/// counted, its buffers go back on the ring and the next packet is still
+/// received; every response that breaks the protocol disables the queue,
+/// with its specific error, and loses no buffer.
 #[test]
-fn malformed_responses_dropped_with_specific_errors() {
+fn malformed_responses_disable_error_packets_drop() {
     type Inject = fn(&mut Rig);
     let cases: Vec<(&str, Inject, QueueError)> = vec![
         (
@@ -398,11 +430,12 @@ fn malformed_responses_dropped_with_specific_errors() {
         (
             "too many extras",
             |r| {
+                // One of each type, then a sixth (flags bit 0: more).
                 r.data(0, 100, NETRXF_EXTRA_INFO);
-                for _ in 0..6 {
-                    r.extra(ExtraInfo::new_mcast(true, [0; 6], true));
+                for t in 1..=5 {
+                    r.extra(ExtraInfo::from_bytes([t, 1, 0, 0, 0, 0, 0, 0]));
                 }
-                r.extra(ExtraInfo::new_mcast(true, [0; 6], false));
+                r.extra(ExtraInfo::from_bytes([2, 0, 0, 0, 0, 0, 0, 0]));
             },
             QueueError::TooManyExtras { count: 6 },
         ),
@@ -415,6 +448,42 @@ fn malformed_responses_dropped_with_specific_errors() {
             QueueError::BadGso {
                 size: 0,
                 gso_type: 1,
+            },
+        ),
+        (
+            "gso prefix not negotiated",
+            |r| {
+                r.data(0, 100, NETRXF_GSO_PREFIX);
+            },
+            QueueError::GsoPrefix { id: 0 },
+        ),
+        (
+            "second gso extra",
+            |r| {
+                r.data(0, 100, NETRXF_EXTRA_INFO);
+                r.extra(ExtraInfo::new_gso(1000, XEN_NETIF_GSO_TYPE_TCPV4, true));
+                r.extra(ExtraInfo::new_gso(64, XEN_NETIF_GSO_TYPE_TCPV6, false));
+            },
+            QueueError::DuplicateExtra { extra_type: 1 },
+        ),
+        (
+            "error status in a later fragment",
+            |r| {
+                r.data(0, 1000, NETRXF_MORE_DATA);
+                r.data(0, XEN_NETIF_RSP_DROPPED, 0);
+            },
+            QueueError::ErrorStatus { id: 1, status: -2 },
+        ),
+        (
+            "error status next to a bad offset",
+            |r| {
+                r.data(0, XEN_NETIF_RSP_ERROR, NETRXF_MORE_DATA);
+                r.data(4000, 200, 0);
+            },
+            QueueError::BadOffset {
+                id: 1,
+                offset: 4000,
+                len: 200,
             },
         ),
         (
@@ -433,12 +502,16 @@ fn malformed_responses_dropped_with_specific_errors() {
         let mut r = Rig::new(0);
         inject(&mut r);
         r.push();
+        assert!(want.is_backend_error());
+        if !matches!(want, QueueError::ErrorStatus { .. }) {
+            assert_eq!(r.fatal(), want, "case {name}");
+            continue;
+        }
         let got = r.dropped();
         assert_eq!(got, want, "case {name}");
-        assert!(got.is_backend_error());
         assert!(
             !r.q.is_broken(),
-            "case {name}: per-packet errors are not fatal"
+            "case {name}: an error status is per packet"
         );
         r.assert_all_posted();
 
@@ -460,23 +533,20 @@ fn truncated_chains() {
     r.data(0, 100, NETRXF_MORE_DATA);
     r.data(0, 100, NETRXF_MORE_DATA);
     r.push();
-    assert_eq!(r.dropped(), QueueError::Truncated { slots: 2 });
-    r.assert_all_posted();
+    assert_eq!(r.fatal(), QueueError::Truncated { slots: 2 });
 
     // extra_info on the last produced response.
     let mut r = Rig::new(0);
     r.data(0, 100, NETRXF_EXTRA_INFO);
     r.push();
-    assert_eq!(r.dropped(), QueueError::Truncated { slots: 1 });
-    r.assert_all_posted();
+    assert_eq!(r.fatal(), QueueError::Truncated { slots: 1 });
 
     // Extra chain running off the end.
     let mut r = Rig::new(0);
     r.data(0, 100, NETRXF_EXTRA_INFO);
     r.extra(ExtraInfo::new_gso(100, XEN_NETIF_GSO_TYPE_TCPV4, true));
     r.push();
-    assert_eq!(r.dropped(), QueueError::Truncated { slots: 2 });
-    r.assert_all_posted();
+    assert_eq!(r.fatal(), QueueError::Truncated { slots: 2 });
 }
 
 #[test]

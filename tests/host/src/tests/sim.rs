@@ -352,7 +352,8 @@ impl Sim {
     // ---------------------------------------------------------------
 
     /// Netback TX: consume whole packets, check them, answer in a
-    /// scrambled order.
+    /// scrambled order (an extra-info slot's NULL response right after its
+    /// packet head's, as `make_tx_response` writes them).
     fn b_tx(&mut self) {
         self.txb.unconsumed_requests().unwrap();
         // Often slow, so that the ring fills up and the queue stops.
@@ -380,10 +381,6 @@ impl Sim {
                 assert_eq!(e.extra_type, XEN_NETIF_EXTRA_TYPE_GSO);
                 assert!(!e.has_more());
                 gso = Some((e.gso().size, e.gso().gso_type));
-                rsps.push(TxResponse {
-                    id: 0xffff,
-                    status: XEN_NETIF_RSP_NULL,
-                });
             }
             assert_eq!(gso, w.gso);
             let mut last = first;
@@ -430,7 +427,14 @@ impl Sim {
                     Some((b, st)) if b == i => st,
                     _ => XEN_NETIF_RSP_OKAY,
                 };
-                rsps.push(TxResponse { id: r.id, status });
+                let mut group = vec![TxResponse { id: r.id, status }];
+                if i == 0 && gso.is_some() {
+                    group.push(TxResponse {
+                        id: 0xffff,
+                        status: XEN_NETIF_RSP_NULL,
+                    });
+                }
+                rsps.push(group);
             }
         }
         // Scramble (Fisher-Yates).
@@ -438,7 +442,7 @@ impl Sim {
             let j = self.rng.range(0, i as u64) as usize;
             rsps.swap(i, j);
         }
-        for r in rsps {
+        for r in rsps.into_iter().flatten() {
             self.txb.next_response_slot(r).unwrap();
         }
         if self.txb.push_responses() {

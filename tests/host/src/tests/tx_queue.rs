@@ -127,8 +127,10 @@ fn multi_piece_with_gso_extra_and_out_of_order_completion() {
     let ids = [reqs[0].id, reqs[2].id, reqs[3].id];
     assert_eq!(q.ids_in_use(), 3);
 
-    // Backend answers in a scrambled order, with a NULL for the extra slot.
+    // Backend answers in a scrambled order, with a NULL for the extra slot
+    // right after the head's response.
     respond(&mut b, ids[0], XEN_NETIF_RSP_OKAY);
+    respond(&mut b, 0xdead, XEN_NETIF_RSP_NULL);
     respond(&mut b, ids[2], XEN_NETIF_RSP_ERROR);
     b.push_responses();
     let c = poll(&mut q).unwrap();
@@ -138,7 +140,6 @@ fn multi_piece_with_gso_extra_and_out_of_order_completion() {
     // The head id is kept until the packet completes.
     assert_eq!(q.ids_in_use(), 2);
 
-    respond(&mut b, 0xdead, XEN_NETIF_RSP_NULL);
     respond(&mut b, ids[1], XEN_NETIF_RSP_OKAY);
     b.push_responses();
     let c = poll(&mut q).unwrap();
@@ -516,4 +517,84 @@ fn layout_splits_at_page_boundaries() {
     assert_eq!(split(0x1000 + 4095, 18 * 4096 + 2), None);
     // Nothing to send.
     assert_eq!(split(0x1000, 0).unwrap(), []);
+}
+
+/// A queue and the backend ring on one page (the page moves, its memory
+/// does not).
+fn rig(start: u32) -> (SharedPage, TxQueue<u32>, Back) {
+    let page = SharedPage::new();
+    let q = tx_queue::<u32>(&page, start);
+    let b = back(&page, start);
+    (page, q, b)
+}
+
+/// A `XEN_NETIF_RSP_NULL` is the response of an extra-info slot: one that
+/// follows anything but the response of a head that carried an extra-info
+/// slot (or comes once too often) disables the queue.
+#[test]
+fn null_response_only_after_a_head_with_extra() {
+    let gso = ExtraInfo::new_gso(1448, XEN_NETIF_GSO_TYPE_TCPV4, false);
+    // A NULL with nothing due.
+    let (page, mut q, mut b) = rig(0);
+    for t in [1, 2] {
+        let res = q.reserve(&[piece(0, 60)], 0, None).unwrap();
+        q.post(res, t).unwrap();
+    }
+    q.push();
+    let reqs = take_all(&mut b);
+    respond(&mut b, reqs[0].id, XEN_NETIF_RSP_OKAY);
+    respond(&mut b, 0, XEN_NETIF_RSP_NULL);
+    b.push_responses();
+    assert_eq!(poll(&mut q).unwrap_err(), QueueError::UnexpectedNull);
+    assert_eq!(poll(&mut q).unwrap_err(), QueueError::Broken);
+    drop(page);
+
+    // Two NULLs for one extra-info slot.
+    let (page, mut q, mut b) = rig(0);
+    let res = q.reserve(&[piece(0, 60)], 0, Some(gso)).unwrap();
+    q.post(res, 1).unwrap();
+    let res = q.reserve(&[piece(0, 60)], 0, None).unwrap();
+    q.post(res, 2).unwrap();
+    q.push();
+    let reqs = take_all(&mut b);
+    assert_eq!(reqs.len(), 3);
+    respond(&mut b, reqs[0].id, XEN_NETIF_RSP_OKAY);
+    respond(&mut b, 0, XEN_NETIF_RSP_NULL);
+    respond(&mut b, 0, XEN_NETIF_RSP_NULL);
+    b.push_responses();
+    assert_eq!(poll(&mut q).unwrap_err(), QueueError::UnexpectedNull);
+    drop(page);
+
+    // A NULL after another packet's response than the one with the extra.
+    let (page, mut q, mut b) = rig(0);
+    let res = q.reserve(&[piece(0, 60)], 0, Some(gso)).unwrap();
+    q.post(res, 1).unwrap();
+    let res = q.reserve(&[piece(0, 60)], 0, None).unwrap();
+    q.post(res, 2).unwrap();
+    q.push();
+    let reqs = take_all(&mut b);
+    assert_eq!(reqs.len(), 3);
+    respond(&mut b, reqs[2].id, XEN_NETIF_RSP_OKAY);
+    respond(&mut b, 0, XEN_NETIF_RSP_NULL);
+    b.push_responses();
+    assert_eq!(poll(&mut q).unwrap_err(), QueueError::UnexpectedNull);
+    drop(page);
+
+    // The NULL where it belongs, and a backend that leaves it out.
+    let (page, mut q, mut b) = rig(0);
+    for t in [1, 2] {
+        let res = q.reserve(&[piece(0, 60)], 0, Some(gso)).unwrap();
+        q.post(res, t).unwrap();
+    }
+    q.push();
+    let reqs = take_all(&mut b);
+    assert_eq!(reqs.len(), 4);
+    respond(&mut b, reqs[0].id, XEN_NETIF_RSP_OKAY);
+    respond(&mut b, 0, XEN_NETIF_RSP_NULL);
+    respond(&mut b, reqs[2].id, XEN_NETIF_RSP_OKAY);
+    b.push_responses();
+    let c = poll(&mut q).unwrap();
+    assert_eq!(c.len(), 2);
+    assert_eq!(q.ids_in_use(), 0);
+    drop(page);
 }
