@@ -70,3 +70,23 @@ xpn_kernel_release() {
 	[ -n "$dep" ] || xpn_die "cannot resolve linux-headers-$XPN_KFLAVOUR in $XPN_KSUITE"
 	echo "${dep#linux-headers-}"
 }
+
+# xpn_host_crates: fetches the host crate's dev-dependencies (pinned in
+# tests/host/Cargo.lock) from crates.io into the toolchain root's cargo home,
+# once; builds then run with --offline. The host's CA bundle is handed to
+# cargo: the toolchain root has only Debian's, and this network's TLS proxy
+# signs with a CA that only the host's bundle has.
+xpn_host_crates() {
+	local ca=/etc/ssl/certs/ca-certificates.crt cainfo=
+	if xpn_chroot env CARGO_HOME=/var/tmp/xpn-cargo \
+		cargo fetch --offline --locked --manifest-path "$XPN_SRC_IN_ROOT/tests/host/Cargo.toml" >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ -f "$ca" ]; then
+		cp "$ca" "$XPN_ROOT/var/tmp/xpn-host-ca.crt"
+		cainfo=/var/tmp/xpn-host-ca.crt
+	fi
+	xpn_chroot env CARGO_HOME=/var/tmp/xpn-cargo ${cainfo:+CARGO_HTTP_CAINFO=$cainfo} \
+		cargo fetch --locked --manifest-path "$XPN_SRC_IN_ROOT/tests/host/Cargo.toml" ||
+		xpn_die "cannot fetch the host tests' crates from crates.io"
+}

@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 xpn_need_root
 krel=$("$XPN_TOP/scripts/toolchain.sh")
+xpn_host_crates
 rc=0
 xpn_chroot sh -c "rustfmt --edition 2021 --check $XPN_SRC_IN_ROOT/rust/*.rs $XPN_SRC_IN_ROOT/tests/host/src/*.rs $XPN_SRC_IN_ROOT/tests/host/src/tests/*.rs" || {
 	echo "rustfmt: sources are not formatted (run rustfmt --edition 2021 on them)" >&2; rc=1; }

@@ -8,6 +8,7 @@
 mod common;
 
 mod detect;
+mod fuzz;
 mod grant;
 mod layout;
 mod negotiate;
