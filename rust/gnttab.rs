@@ -108,19 +108,34 @@ impl RingPage {
         self.gref
     }
 
-    /// Ends the backend's access and releases the page. Returns `false` if
-    /// the backend still maps it: the page then goes to the grant table,
+    /// Ends the backend's access and releases the page and its grant
+    /// reference. A page the backend still maps goes to the grant table,
     /// which frees it once the backend lets go (never while mapped, unlike
     /// `xenbus_teardown_ring`). Nothing may use the ring afterwards.
-    pub(crate) fn teardown(&mut self) -> bool {
-        let mut freed = true;
-        if !self.addr.is_null() {
-            // SAFETY: set up by `xenbus_setup_ring` (one page from
-            // `alloc_pages_exact`, granted through `gref`); nothing uses
-            // the ring any more (caller), and the page is not touched after.
-            freed = unsafe { sys::xpn_ring_page_release(self.gref, self.addr) };
+    pub(crate) fn teardown(&mut self) -> RingRelease {
+        if self.addr.is_null() {
+            return RingRelease::Empty;
         }
+        // SAFETY: set up by `xenbus_setup_ring` (one page from
+        // `alloc_pages_exact`, granted through `gref`); nothing uses the
+        // ring any more (caller), and the page is not touched after.
+        let freed = unsafe { sys::xpn_ring_page_release(self.gref, self.addr) };
         *self = Self::EMPTY;
-        freed
+        if freed {
+            RingRelease::Freed
+        } else {
+            RingRelease::Deferred
+        }
     }
+}
+
+/// What [`RingPage::teardown`] did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RingRelease {
+    /// There was no page.
+    Empty,
+    /// Access ended, page and reference freed.
+    Freed,
+    /// The backend still maps the page: the grant table frees it later.
+    Deferred,
 }

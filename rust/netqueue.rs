@@ -25,7 +25,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
-use crate::gnttab::{self, RingPage};
+use crate::gnttab::{self, RingPage, RingRelease};
+use crate::held;
 use crate::negotiate::QueueKeys;
 use crate::netdev::{Broken, Device, DRV_NAME};
 use crate::netif::GrantRef;
@@ -170,6 +171,17 @@ impl Queue {
         unsafe { &*self.conn.get() }
     }
 
+    /// Adds `n` to gauge `c` ([`Counter::Pages`] or [`Counter::GrantRefs`])
+    /// of this queue and to the module-wide count ([`crate::held`]).
+    pub(crate) fn account(&self, c: Counter, n: i64) {
+        self.stats.add(c, n as u64);
+        match c {
+            Counter::Pages => held::pages(n),
+            Counter::GrantRefs => held::grant_refs(n),
+            _ => {}
+        }
+    }
+
     /// Disables the device after a bad response on this queue.
     pub(crate) fn set_broken(&self, dir: &'static str, e: &QueueError) {
         self.dev().set_broken(Broken::Queue(dir, self.index, e));
@@ -221,9 +233,18 @@ impl Queue {
             )
         })?;
         conn.grefs_claimed = true;
+        self.account(Counter::GrantRefs, conn.refs.len() as i64);
         let (tx_refs, rx_refs) = conn.refs.split_at(TX_RING_SIZE);
-        let tx_page = conn.tx_ring.setup(d.xb())?;
-        let rx_page = conn.rx_ring.setup(d.xb())?;
+        let mut rings = [ptr::NonNull::dangling(); 2];
+        for (ring, page) in [&mut conn.tx_ring, &mut conn.rx_ring]
+            .into_iter()
+            .zip(rings.iter_mut())
+        {
+            *page = ring.setup(d.xb())?;
+            self.account(Counter::GrantRefs, 1);
+            self.account(Counter::Pages, 1);
+        }
+        let [tx_page, rx_page] = rings;
         // SAFETY: each ring page is a page-aligned page shared only with
         // the backend, used only through these rings until teardown.
         let (tx_ring, rx_ring) = unsafe { (FrontRing::new(tx_page), FrontRing::new(rx_page)) };
@@ -328,9 +349,10 @@ impl Queue {
             rx.release_all(|page, grant, pool| {
                 if d.end_access(grant.gref()) {
                     let _ = pool.free(grant);
-                    stash.put(page.0);
+                    self.put_page(stash, page.0);
                 } else {
                     self.stats.inc(Counter::PagesLeaked);
+                    held::keep_pages(1);
                 }
             });
             conn.rx_ready = false;
@@ -338,14 +360,24 @@ impl Queue {
         if conn.grefs_claimed {
             // A broken device may have grants the backend still uses: their
             // references are leaked rather than reused.
-            if !d.grant_stuck() {
+            if d.grant_stuck() {
+                held::keep_grant_refs(conn.refs.len());
+            } else {
                 gnttab::release(&conn.refs);
+                self.account(Counter::GrantRefs, -(conn.refs.len() as i64));
             }
             conn.grefs_claimed = false;
         }
-        stash.free_all();
+        let freed = stash.free_all();
+        self.account(Counter::Pages, -(freed as i64));
         for ring in [&mut conn.tx_ring, &mut conn.rx_ring] {
-            if !ring.teardown() {
+            let r = ring.teardown();
+            if r != RingRelease::Empty {
+                // Freed, or the grant table's to free.
+                self.account(Counter::GrantRefs, -1);
+                self.account(Counter::Pages, -1);
+            }
+            if r == RingRelease::Deferred {
                 // Freed by the grant table once the backend unmaps it.
                 self.stats.inc(Counter::RingPagesDeferred);
                 dev_warn!(

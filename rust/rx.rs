@@ -11,6 +11,7 @@ use core::mem::offset_of;
 
 use crate::gnttab;
 use crate::grant::GrantPool;
+use crate::held;
 use crate::netdev::Broken;
 use crate::netif::{RX_COPY_THRESHOLD, XEN_NETIF_GSO_TYPE_NONE};
 use crate::netqueue::Queue;
@@ -37,15 +38,20 @@ pub(crate) struct PageStash {
 }
 
 impl PageStash {
-    /// Keeps `page` for reuse, or frees it when the stash is full.
-    pub(crate) fn put(&mut self, page: *mut sys::page) {
+    /// Keeps `page` for reuse, or frees it when the stash is full (then
+    /// returns `false`).
+    pub(crate) fn put(&mut self, page: *mut sys::page) -> bool {
         match self.pages.get_mut(self.len) {
             Some(slot) => {
                 *slot = page;
                 self.len += 1;
+                true
             }
-            // SAFETY: the page is ours and no longer granted.
-            None => unsafe { sys::xpn_free_page(page) },
+            None => {
+                // SAFETY: the page is ours and no longer granted.
+                unsafe { sys::xpn_free_page(page) };
+                false
+            }
         }
     }
 
@@ -54,16 +60,26 @@ impl PageStash {
         self.pages.get(self.len).copied()
     }
 
-    /// Frees every stashed page.
-    pub(crate) fn free_all(&mut self) {
+    /// Frees every stashed page; returns how many.
+    pub(crate) fn free_all(&mut self) -> usize {
+        let mut n = 0;
         while let Some(p) = self.take() {
             // SAFETY: stashed pages are ours and not granted.
             unsafe { sys::xpn_free_page(p) };
+            n += 1;
         }
+        n
     }
 }
 
 impl Queue {
+    /// Keeps a page of ours for reuse (or frees it).
+    pub(crate) fn put_page(&self, stash: &mut PageStash, page: *mut sys::page) {
+        if !stash.put(page) {
+            self.account(Counter::Pages, -1);
+        }
+    }
+
     /// RX events from the interrupt: schedules NAPI if the event brought
     /// responses no earlier event showed. Returns whether it did (an event
     /// with nothing new is spurious, however many responses still wait for
@@ -114,12 +130,14 @@ impl Queue {
             }
         }
         if !all_ended {
+            // None of the packet's pages is reused or freed any more.
+            held::keep_pages(pkt.nfrags());
             return;
         }
         let len = pkt.len();
         let recycle = |stash: &mut PageStash| {
             for f in pkt.frags() {
-                stash.put(f.token.0);
+                self.put_page(stash, f.token.0);
             }
         };
         if len < ETH_HLEN {
@@ -154,6 +172,8 @@ impl Queue {
                     );
                 } else {
                     sys::xpn_skb_add_rx_frag(skb, f.token.0, f.offset.into(), f.len.into());
+                    // The skb owns the page now.
+                    self.account(Counter::Pages, -1);
                 }
             }
         }
@@ -201,8 +221,14 @@ impl Queue {
         let fill = rx.fill(|grant| {
             let page = match stash.take() {
                 Some(p) => p,
-                // SAFETY: plain page allocation.
-                None => unsafe { sys::xpn_alloc_page() },
+                None => {
+                    // SAFETY: plain page allocation.
+                    let p = unsafe { sys::xpn_alloc_page() };
+                    if !p.is_null() {
+                        self.account(Counter::Pages, 1);
+                    }
+                    p
+                }
             };
             if page.is_null() {
                 return None;

@@ -57,11 +57,16 @@ pub(crate) enum Counter {
     /// Shared ring pages the backend still mapped at teardown: the grant
     /// table frees them once it lets go.
     RingPagesDeferred,
+    /// Gauge: grant references the queue holds (buffers and rings).
+    GrantRefs,
+    /// Gauge: pages the queue holds (RX buffers posted or kept for reuse,
+    /// and the two ring pages).
+    Pages,
 }
 
 impl Counter {
     /// Every counter, in table order.
-    pub(crate) const ALL: [Counter; 21] = [
+    pub(crate) const ALL: [Counter; 23] = [
         Counter::TxPackets,
         Counter::TxBytes,
         Counter::TxDrops,
@@ -83,6 +88,8 @@ impl Counter {
         Counter::SpuriousIrqs,
         Counter::PagesLeaked,
         Counter::RingPagesDeferred,
+        Counter::GrantRefs,
+        Counter::Pages,
     ];
 
     /// Number of counters per queue.
@@ -112,6 +119,8 @@ impl Counter {
             Counter::SpuriousIrqs => "spurious_interrupts",
             Counter::PagesLeaked => "pages_leaked",
             Counter::RingPagesDeferred => "ring_pages_deferred",
+            Counter::GrantRefs => "grant_refs",
+            Counter::Pages => "pages",
         }
     }
 

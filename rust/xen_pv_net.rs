@@ -23,6 +23,7 @@ mod tx_queue;
 // Kernel glue.
 mod ethtool;
 mod gnttab;
+mod held;
 mod netdev;
 mod netqueue;
 mod rx;
@@ -50,7 +51,15 @@ fn max_queues_param() -> u32 {
 }
 
 struct XenPvNet {
-    _driver: xenbus::Registration,
+    /// Unregistered (every device removed) when the module unloads.
+    driver: Option<xenbus::Registration>,
+}
+
+impl Drop for XenPvNet {
+    fn drop(&mut self) {
+        drop(self.driver.take());
+        held::check_at_unload();
+    }
 }
 
 impl kernel::Module for XenPvNet {
@@ -76,7 +85,9 @@ impl kernel::Module for XenPvNet {
         }
         let driver = xenbus::Registration::new()?;
         pr_info!("Xen PV network frontend registered for xenbus device type vif\n");
-        Ok(XenPvNet { _driver: driver })
+        Ok(XenPvNet {
+            driver: Some(driver),
+        })
     }
 }
 
