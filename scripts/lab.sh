@@ -33,6 +33,11 @@
 #                        multi-threaded TCG), e.g. tcg,thread=single
 #   XPN_LAB_CPU=qemu64,+svm,+npt  QEMU -cpu value
 #   XPN_LAB_XEN_ARGS=    extra Xen command line options, e.g. sched=credit
+#   XPN_LAB_GUEST_DEBUG=1  the domU kernel poisons freed pages and checks
+#                        slab objects (page_poison=1 slub_debug=FZP
+#                        init_on_free=1 kfence.sample_interval=10): a
+#                        use-after-free shows in its log. scripts/test.sh
+#                        sets it for scenarios marked "# xpn-lab: guest-debug".
 #   XPN_LAB_DOMU=        domU xl settings replacing those of
 #                        scripts/lab/domU-hvm.cfg, KEY=VALUE separated by
 #                        ':', numbers only, e.g. hap=0:vcpus=1
@@ -488,7 +493,7 @@ do_run() {
 			-net none \
 			-kernel "$l/xen" \
 			-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all${XPN_LAB_XEN_ARGS:+ $XPN_LAB_XEN_ARGS}" \
-			-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60))${XPN_LAB_DOMU:+ xpn.domu=$XPN_LAB_DOMU},$RUN_DIR/dom0.cpio"
+			-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60))${XPN_LAB_DOMU:+ xpn.domu=$XPN_LAB_DOMU}${XPN_LAB_GUEST_DEBUG:+ xpn.guestdebug=1},$RUN_DIR/dom0.cpio"
 		[ "$BOOT_RC" = 250 ] && [ "$attempt" -le "${XPN_LAB_RETRIES:-2}" ] &&
 			emulation_failed "$from" || break
 		xpn_lab_log "the domU died of a triple fault with no error from its kernel before it: the nested emulation failed, not the guest; booting again (retry $attempt)"

@@ -141,7 +141,11 @@ if [ "$lab" = 1 ]; then
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
 		dom0=${t%.sh}.dom0
-		run "lab-$name" "$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
+		# Scenarios of the lifecycle run with the guest kernel's memory
+		# debugging on.
+		debug=
+		grep -q '^# xpn-lab: guest-debug' "$t" && debug=1
+		run "lab-$name" env ${debug:+XPN_LAB_GUEST_DEBUG=1} "$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
 	done
 fi
 

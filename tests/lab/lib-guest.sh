@@ -256,3 +256,66 @@ detach_attach() {
 	pv=$(pv_up "$1" 180) || fail "no interface after xl network-attach"
 	wait_link "$pv" 30 || fail "$pv: no carrier after attach"
 }
+
+# --- save / restore ----------------------------------------------------------
+
+# restore_cycles IF N: N xl save + xl restore cycles (dom0 does them when
+# the guest serves /tmp/www/save-K.req; it announces restored-K on its web
+# server) while a rate-limited iperf3 stream opened before the first cycle
+# runs; after each cycle traffic must flow again within seconds, and after
+# the last the stream must still carry data. Needs busybox httpd on 8080
+# serving /tmp/www.
+restore_cycles() {
+	iperf3 -c "$XPN_PV_PEER" -B "$XPN_PV_IP" -t 1800 -b 20M -i 1 --forceflush \
+		>/tmp/long-flow.log 2>&1 &
+	_flow=$!
+	sleep 5
+	_k=1
+	while [ "$_k" -le "$2" ]; do
+		touch "/tmp/www/save-$_k.req"
+		wait_http "http://$XPN_PV_PEER/restored-$_k" 600 || fail "dom0 never restored us (cycle $_k)"
+		ping_ok "$XPN_PV_PEER" 3 "$1" || ping_ok "$XPN_PV_PEER" 3 "$1" ||
+			ping_ok "$XPN_PV_PEER" 3 "$1" || fail "no traffic after restore $_k"
+		log "ok: save + restore cycle $_k"
+		_k=$((_k + 1))
+	done
+	_n0=$(flow_lines)
+	sleep 15
+	_n1=$(flow_lines)
+	if ! kill -0 "$_flow" 2>/dev/null; then
+		tail -n 5 /tmp/long-flow.log | sed 's/^/  iperf3: /'
+		fail "the TCP stream opened before the cycles ended"
+	fi
+	kill -INT "$_flow" 2>/dev/null
+	wait "$_flow" 2>/dev/null
+	tail -n 4 /tmp/long-flow.log | sed 's/^/  iperf3: /'
+	[ "$_n1" -ge $((_n0 + 5)) ] ||
+		fail "the TCP stream opened before the cycles carried no data after them ($_n0 -> $_n1 seconds with data)"
+	log "ok: the TCP stream opened before the cycles still carries data ($_n0 -> $_n1 seconds with data)"
+}
+
+# flow_lines: seconds of the long iperf3 stream that carried data.
+flow_lines() {
+	grep -E '^\[ *[0-9]+\] +[0-9.]+-[0-9.]+ +sec' /tmp/long-flow.log |
+		grep -vc ' 0.00 Bytes'
+}
+
+# sha_both_ways: a 16 MiB file each way over the PV vif, checked by sha256
+# (dom0 publishes down.bin + down.sha, and fetches up.bin from the guest's
+# web server on 8080 when up.ready appears, publishing up.sha).
+sha_both_ways() {
+	wait_http "http://$XPN_PV_PEER/down.ready" 300 || fail "dom0 never published down.bin"
+	http_get "http://$XPN_PV_PEER/down.bin" /tmp/down.bin || fail "wget down.bin failed"
+	_want=$(wget -q -O - "http://$XPN_PV_PEER/down.sha")
+	_got=$(sha256sum /tmp/down.bin | cut -d' ' -f1)
+	rm -f /tmp/down.bin
+	[ -n "$_want" ] && [ "$_got" = "$_want" ] || fail "dom0->guest: sha256 differs ($_got, dom0: $_want)"
+	log "ok: 16 MiB dom0->guest intact"
+	dd if=/dev/urandom of=/tmp/www/up.bin bs=1M count=16 2>/dev/null
+	_mine=$(sha256sum /tmp/www/up.bin | cut -d' ' -f1)
+	touch /tmp/www/up.ready
+	wait_http "http://$XPN_PV_PEER/up.sha" 300 || fail "dom0 never published up.sha"
+	_theirs=$(wget -q -O - "http://$XPN_PV_PEER/up.sha")
+	[ "$_mine" = "$_theirs" ] || fail "guest->dom0: sha256 differs ($_mine, dom0: $_theirs)"
+	log "ok: 16 MiB guest->dom0 intact"
+}

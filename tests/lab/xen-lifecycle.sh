@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# xpn-lab: guest-debug (the guest kernel checks freed memory: scripts/lab.sh XPN_LAB_GUEST_DEBUG)
 # Lab guest scenario: xen_pv_net's lifecycle against the real xen-netback.
 # Pairs with xen-lifecycle.dom0 (xl network-detach / network-attach).
 #   - 20 cycles of rmmod/insmod with traffic flowing during rmmod, and a

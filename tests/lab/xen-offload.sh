@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# xpn-lab: guest-debug (the guest kernel checks freed memory: scripts/lab.sh XPN_LAB_GUEST_DEBUG)
 # Lab guest scenario: offloads, jumbo MTU, multi-queue and ethtool against
 # the real xen-netback (which offers 4 queues; xen-offload.dom0 removes its
 # IPv6 TSO and IPv6 checksum offload). The guest has 2 vCPUs.
