@@ -59,9 +59,15 @@ void xpn_xenbus_fatal(struct xenbus_device *dev, int err, const char *msg)
 	xenbus_dev_fatal(dev, err, "%s", msg);
 }
 
+/*
+ * An RX buffer page. Zeroed: the backend gets access to it, and it must
+ * find nothing there but what it writes itself (XSA-403: a page fresh from
+ * the allocator holds whatever the guest kept in it before). Pages reused
+ * from the ring hold only data the backend wrote.
+ */
 struct page *xpn_alloc_page(void)
 {
-	return alloc_page(GFP_ATOMIC | __GFP_NOWARN);
+	return alloc_page(GFP_ATOMIC | __GFP_NOWARN | __GFP_ZERO);
 }
 
 void xpn_free_page(struct page *page)
