@@ -21,7 +21,7 @@ use core::ffi::{c_int, c_void};
 use core::fmt;
 use core::mem::MaybeUninit;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
@@ -66,16 +66,10 @@ impl QueueStats {
 pub(crate) struct Conn {
     tx_ring: RingPage,
     rx_ring: RingPage,
-    /// Reads the RX ring's response producer for the interrupt handler.
-    pub(crate) rx_watch: Option<RingWatch>,
     /// The TX event channel (the only one without split event channels).
     evtchn_tx: u32,
     /// The RX event channel (equal to `evtchn_tx` without split channels).
     evtchn_rx: u32,
-    /// The interrupt of `evtchn_tx` (TX and RX without split channels).
-    pub(crate) irq_tx: c_int,
-    /// The interrupt of `evtchn_rx` with split channels, else 0.
-    pub(crate) irq_rx: c_int,
     /// Interrupt names ("xen_pv_net-qN-tx"), NUL terminated; the irq core
     /// keeps pointers to them while bound.
     irq_names: [[u8; 24]; 2],
@@ -88,6 +82,14 @@ pub(crate) struct Conn {
     rx_ready: bool,
 }
 
+/// What the RX interrupt and NAPI share, behind [`Queue::rx_gate`]: the
+/// view of the RX ring's producer and the count of responses seen.
+pub(crate) struct RxGate {
+    /// Reads the RX ring's response producer (set while connected).
+    pub(crate) watch: Option<RingWatch>,
+    pub(crate) gate: EventGate,
+}
+
 /// One queue: a TX ring, an RX ring, their NAPI context and interrupts.
 pub(crate) struct Queue {
     pub(crate) napi: sys::napi_struct,
@@ -98,12 +100,19 @@ pub(crate) struct Queue {
     pub(crate) tx: sys::IrqLock<TxSlot>,
     pub(crate) rx: UnsafeCell<MaybeUninit<RxQueue<Page>>>,
     pub(crate) stash: UnsafeCell<PageStash>,
+    /// Set up and torn down by connect and teardown only (serialised, with
+    /// the data path stopped); the data path never touches it.
     conn: UnsafeCell<Conn>,
+    /// The interrupt of the TX event channel (TX and RX without split
+    /// channels), 0 when unbound; read by `notify`.
+    irq_tx: AtomicI32,
+    /// The interrupt of the RX event channel with split channels, else 0.
+    irq_rx: AtomicI32,
     /// Retries an RX refill that ran out of pages.
     pub(crate) refill_timer: sys::timer_list,
     /// Whether an RX event brought new responses (the interrupt asks, NAPI
     /// reports what it consumed).
-    pub(crate) rx_gate: sys::IrqLock<EventGate>,
+    pub(crate) rx_gate: sys::IrqLock<RxGate>,
     /// NAPI is enabled (between `napi_enable` and `napi_disable`).
     napi_enabled: AtomicBool,
     pub(crate) stats: QueueStats,
@@ -165,12 +174,6 @@ impl Queue {
         ptr::addr_of!(self.refill_timer).cast_mut()
     }
 
-    pub(crate) fn conn(&self) -> &Conn {
-        // SAFETY: `conn` is only written by connect/teardown, which do not
-        // run concurrently with the data path.
-        unsafe { &*self.conn.get() }
-    }
-
     /// Adds `n` to gauge `c` ([`Counter::Pages`] or [`Counter::GrantRefs`])
     /// of this queue and to the module-wide count ([`crate::held`]).
     pub(crate) fn account(&self, c: Counter, n: i64) {
@@ -190,12 +193,15 @@ impl Queue {
     /// Kicks the backend through the interrupt of this queue's TX channel,
     /// or of its RX channel when `rx` (the same one without split channels).
     pub(crate) fn notify(&self, rx: bool) {
-        let c = self.conn();
-        let irq = if rx && c.irq_rx > 0 {
-            c.irq_rx
+        let irq_rx = self.irq_rx.load(Ordering::Acquire);
+        let irq = if rx && irq_rx > 0 {
+            irq_rx
         } else {
-            c.irq_tx
+            self.irq_tx.load(Ordering::Acquire)
         };
+        if irq <= 0 {
+            return;
+        }
         self.stats.inc(if rx {
             Counter::RxNotifies
         } else {
@@ -205,9 +211,12 @@ impl Queue {
         unsafe { sys::notify_remote_via_irq(irq) };
     }
 
-    /// The keys this queue publishes in XenStore.
+    /// The keys this queue publishes in XenStore (connect only, after
+    /// [`Queue::setup`]).
     pub(crate) fn keys(&self) -> QueueKeys {
-        let c = self.conn();
+        // SAFETY: connect calls this, serialised with setup and teardown
+        // (the only writers of `conn`); the data path never reads it.
+        let c = unsafe { &*self.conn.get() };
         QueueKeys {
             tx_ring_ref: c.tx_ring.gref(),
             rx_ring_ref: c.rx_ring.gref(),
@@ -254,19 +263,24 @@ impl Queue {
             tx.ready = true;
         }
         let rx = RxQueue::init(rx, rx_ring, rx_refs).map_err(|_| EINVAL)?;
-        conn.rx_watch = Some(rx.watch());
         conn.rx_ready = true;
-        *self.rx_gate.lock() = EventGate::new();
+        *self.rx_gate.lock() = RxGate {
+            watch: Some(rx.watch()),
+            gate: EventGate::new(),
+        };
         conn.evtchn_tx = d.xb().alloc_evtchn()?;
         conn.evtchn_rx = conn.evtchn_tx;
         if split {
             conn.evtchn_rx = d.xb().alloc_evtchn()?;
             let [tx_name, rx_name] = &mut conn.irq_names;
-            conn.irq_tx = self.bind(conn.evtchn_tx, Some(interrupt_tx), tx_name, "tx")?;
-            conn.irq_rx = self.bind(conn.evtchn_rx, Some(interrupt_rx), rx_name, "rx")?;
+            let irq = self.bind(conn.evtchn_tx, Some(interrupt_tx), tx_name, "tx")?;
+            self.irq_tx.store(irq, Ordering::Release);
+            let irq = self.bind(conn.evtchn_rx, Some(interrupt_rx), rx_name, "rx")?;
+            self.irq_rx.store(irq, Ordering::Release);
         } else {
             let [name, _] = &mut conn.irq_names;
-            conn.irq_tx = self.bind(conn.evtchn_tx, Some(interrupt), name, "txrx")?;
+            let irq = self.bind(conn.evtchn_tx, Some(interrupt), name, "txrx")?;
+            self.irq_tx.store(irq, Ordering::Release);
         }
         // SAFETY: the stash is ours, as above.
         self.rx_refill(rx, unsafe { &mut *self.stash.get() });
@@ -314,23 +328,23 @@ impl Queue {
         let conn = unsafe { &mut *self.conn.get() };
         let split = conn.evtchn_rx != conn.evtchn_tx;
         for (irq, evtchn, used) in [
-            (&mut conn.irq_tx, &mut conn.evtchn_tx, true),
-            (&mut conn.irq_rx, &mut conn.evtchn_rx, split),
+            (&self.irq_tx, &mut conn.evtchn_tx, true),
+            (&self.irq_rx, &mut conn.evtchn_rx, split),
         ] {
-            if *irq > 0 {
+            let irq = irq.swap(0, Ordering::AcqRel);
+            if irq > 0 {
                 // SAFETY: bound in `setup` with `self` as dev_id; this also
-                // closes the event channel.
+                // closes the event channel and waits for a running handler.
                 unsafe {
-                    sys::unbind_from_irqhandler(*irq as u32, ptr::from_ref(self).cast_mut().cast())
+                    sys::unbind_from_irqhandler(irq as u32, ptr::from_ref(self).cast_mut().cast())
                 };
             } else if used && *evtchn != 0 {
                 // Allocated but never bound (setup failed half-way).
                 d.xb().free_evtchn(*evtchn);
             }
-            *irq = 0;
             *evtchn = 0;
         }
-        conn.rx_watch = None;
+        self.rx_gate.lock().watch = None;
         // SAFETY: NAPI is disabled, the stash is ours.
         let stash = unsafe { &mut *self.stash.get() };
         {

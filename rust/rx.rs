@@ -85,13 +85,13 @@ impl Queue {
     /// with nothing new is spurious, however many responses still wait for
     /// a busy or disabled NAPI: Xen then throttles the event channel).
     pub(crate) fn rx_interrupt(&self) -> bool {
-        let Some(watch) = self.conn().rx_watch else {
-            return false;
+        let seen = {
+            let mut g = self.rx_gate.lock();
+            let Some(watch) = g.watch else {
+                return false;
+            };
+            g.gate.on_event(watch.rsp_prod(), RX_RING_SIZE as u32)
         };
-        let seen = self
-            .rx_gate
-            .lock()
-            .on_event(watch.rsp_prod(), RX_RING_SIZE as u32);
         match seen {
             Ok(true) => {
                 // SAFETY: NAPI was added in `Queue::init`.
@@ -303,10 +303,12 @@ pub(crate) unsafe extern "C" fn napi_poll(napi: *mut sys::napi_struct, budget: c
         }
     };
     q.rx_refill(rx, stash);
-    if let Some(watch) = q.conn().rx_watch {
-        q.rx_gate
-            .lock()
-            .on_consumed(rx.ring().rsp_cons(), watch.rsp_prod(), RX_RING_SIZE as u32);
+    {
+        let mut g = q.rx_gate.lock();
+        if let Some(watch) = g.watch {
+            g.gate
+                .on_consumed(rx.ring().rsp_cons(), watch.rsp_prod(), RX_RING_SIZE as u32);
+        }
     }
     if work < budget {
         match rx.final_check() {

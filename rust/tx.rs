@@ -2,8 +2,8 @@
 
 //! The TX path: `ndo_start_xmit` lays a packet out in page-bounded pieces,
 //! grants the backend read access to them and posts them on the queue's TX
-//! ring; completions (from the TX interrupt, and after each transmit) end
-//! that access and free the skb. The slot, id and grant bookkeeping is the
+//! ring; completions (from the TX interrupt only) end that access and free
+//! the skb. The slot, id and grant bookkeeping is the
 //! kernel-independent [`crate::tx_queue::TxQueue`], behind the queue's TX
 //! lock ([`TxSlot`]).
 
@@ -174,7 +174,9 @@ impl Queue {
         let notify = tx.push();
         self.stats.inc(Counter::TxPackets);
         self.stats.add(Counter::TxBytes, len as u64);
-        self.tx_gc(tx);
+        // Completions are the TX interrupt's alone (as in xen-netfront since
+        // 2025): reaping them here would leave its event with nothing new,
+        // a spurious EOI, and Xen would throttle the channel.
         if tx.need_stop() {
             self.stop_txq();
         }

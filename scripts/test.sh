@@ -149,6 +149,11 @@ if [ "$lab" = 1 ]; then
 	done
 fi
 
+# Lab boots dom0 had to re-create the domU in (it died before its kernel
+# ran): counted here, so that a lab that gets worse is seen.
+retries=$(cat "$logdir"/lab-*.log 2>/dev/null | sed -n 's/.*lab retries: the domU was re-created \([0-9]*\) time.*/\1/p' |
+	awk '{s += $1} END {print s + 0}')
+echo "lab retries: $retries (domU re-created before its kernel ran)"
 [ "${#failures[@]}" = 0 ] || echo "failed: ${failures[*]}"
 echo "logs: $logdir"
 echo "$passed passed, $failed failed"
