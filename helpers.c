@@ -70,6 +70,18 @@ struct page *xpn_alloc_page(void)
 	return alloc_page(GFP_ATOMIC | __GFP_NOWARN | __GFP_ZERO);
 }
 
+/* A zeroed TX bounce page (process context: connect). */
+struct page *xpn_alloc_bounce_page(void)
+{
+	return alloc_page(GFP_KERNEL | __GFP_ZERO);
+}
+
+int xpn_skb_copy_bits(const struct sk_buff *skb, unsigned int offset,
+		      void *to, unsigned int len)
+{
+	return skb_copy_bits(skb, offset, to, len);
+}
+
 void xpn_free_page(struct page *page)
 {
 	__free_page(page);

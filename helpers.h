@@ -42,6 +42,7 @@ void *xpn_page_address(struct page *page);
 unsigned long xpn_page_to_gfn(struct page *page);
 unsigned long xpn_virt_to_gfn(const void *addr);
 bool xpn_ring_page_release(u32 ref, void *addr);
+struct page *xpn_alloc_bounce_page(void);
 
 /* Timers. */
 struct timer_list;
@@ -105,6 +106,8 @@ unsigned int xpn_skb_headlen(const struct sk_buff *skb);
 void *xpn_skb_data(const struct sk_buff *skb);
 unsigned int xpn_skb_nr_frags(const struct sk_buff *skb);
 int xpn_skb_linearize(struct sk_buff *skb);
+int xpn_skb_copy_bits(const struct sk_buff *skb, unsigned int offset,
+		      void *to, unsigned int len);
 unsigned int xpn_skb_ip_summed(const struct sk_buff *skb);
 void xpn_kfree_skb_any(struct sk_buff *skb);
 void xpn_consume_skb_any(struct sk_buff *skb);

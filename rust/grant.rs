@@ -213,6 +213,13 @@ impl Grant {
     pub(crate) fn gref(&self) -> GrantRef {
         self.gref
     }
+
+    /// Its slot in the pool: the position, in the order they were added,
+    /// of its reference (a reference bound to one page for good, such as
+    /// a bounce buffer, finds that page by it).
+    pub(crate) fn slot(&self) -> usize {
+        usize::from(self.slot)
+    }
 }
 
 /// A pool of up to `N` grant references obtained by the kernel glue.

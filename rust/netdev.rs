@@ -48,6 +48,10 @@ pub(crate) struct Device {
     backend_max_queues: AtomicU32,
     /// Offloads the backend allows ([`NetFeatures::bits`]).
     offloads: AtomicU32,
+    /// Transmitted packets are copied into dedicated pages (the backend is
+    /// not trusted with the pages of the packets themselves); decided at
+    /// each connection.
+    copy_tx: AtomicBool,
     /// The rings and queues are set up.
     connected: AtomicBool,
     /// The interface is open (between `ndo_open` and `ndo_stop`).
@@ -193,6 +197,11 @@ impl Device {
     /// Counter `c` of queue `q` (0 for a queue that does not exist).
     pub(crate) fn counter(&self, q: usize, c: Counter) -> u64 {
         self.queues.get(q).map_or(0, |q| q.stats.get(c))
+    }
+
+    /// Transmitted packets are copied into the queues' bounce pages.
+    pub(crate) fn copies_tx(&self) -> bool {
+        self.copy_tx.load(Ordering::Acquire)
     }
 
     /// The rings and queues are set up.
@@ -354,6 +363,13 @@ impl Device {
             ENODEV
         })?;
         let n = (plan.num_queues as usize).min(MAX_QUEUES);
+        // xen-netfront's `trusted`: the module parameter, and the device's
+        // own XenStore node (set to 0 by a toolstack that does not trust
+        // the backend domain). Unlike xen-netfront, untrusted by default.
+        let mut buf = [0u8; 4];
+        let node_says_no = matches!(self.xb.read("trusted", &mut buf), Some(1) if buf[0] == b'0');
+        let copy = !crate::trusted_param() || node_says_no;
+        self.copy_tx.store(copy, Ordering::Release);
         self.backend_max_queues
             .store(features.max_queues, Ordering::Release);
         self.offloads.store(plan.features.bits(), Ordering::Release);
@@ -405,7 +421,7 @@ impl Device {
         self.set_carrier(true);
         dev_info!(
             self.kdev(),
-            "connected to backend domain {} (queues: {} of at most {}, {} event channels, sg {}, tso {}, tso6 {})\n",
+            "connected to backend domain {} (queues: {} of at most {}, {} event channels, sg {}, tso {}, tso6 {}, tx {})\n",
             self.xb.otherend_id(),
             n,
             features.max_queues,
@@ -413,6 +429,11 @@ impl Device {
             plan.features.sg,
             plan.features.tso,
             plan.features.tso6,
+            if copy {
+                "copied into dedicated pages"
+            } else {
+                "zero-copy (trusted backend)"
+            },
         );
         Ok(())
     }

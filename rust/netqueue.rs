@@ -36,7 +36,7 @@ use crate::rx::{self, Page, PageStash};
 use crate::rx_queue::RxQueue;
 use crate::stats::Counter;
 use crate::sys;
-use crate::tx::TxSlot;
+use crate::tx::{BouncePage, TxSlot};
 use crate::tx_queue::TxQueue;
 
 /// A queue's counters ([`Counter`]), read by `ethtool -S` and summed for
@@ -78,6 +78,9 @@ pub(crate) struct Conn {
     refs: [GrantRef; TX_RING_SIZE + RX_RING_SIZE],
     /// Whether `refs` holds claimed references.
     grefs_claimed: bool,
+    /// The TX bounce pages (when packets are copied), one per TX reference
+    /// of `refs`, in order.
+    bounce: [BouncePage; TX_RING_SIZE],
     /// Whether the RX queue is initialised.
     rx_ready: bool,
 }
@@ -254,6 +257,28 @@ impl Queue {
             self.account(Counter::Pages, 1);
         }
         let [tx_page, rx_page] = rings;
+        let copy = d.copies_tx();
+        if copy {
+            // One zeroed page per TX reference, granted read-only for the
+            // whole connection: it only ever holds packet data.
+            let domid = d.xb().otherend_id();
+            for (b, &gref) in conn.bounce.iter_mut().zip(tx_refs) {
+                // SAFETY: plain page allocation (process context).
+                let page = unsafe { sys::xpn_alloc_bounce_page() };
+                if page.is_null() {
+                    dev_err!(d.kdev(), "cannot allocate TX bounce pages\n");
+                    return Err(ENOMEM);
+                }
+                self.account(Counter::Pages, 1);
+                gnttab::grant_access(gref, domid, gnttab::page_gfn(page), true);
+                *b = BouncePage {
+                    gref,
+                    page,
+                    // SAFETY: a page of ours, in the kernel's direct map.
+                    addr: unsafe { sys::xpn_page_address(page) }.cast(),
+                };
+            }
+        }
         // SAFETY: each ring page is a page-aligned page shared only with
         // the backend, used only through these rings until teardown.
         let (tx_ring, rx_ring) = unsafe { (FrontRing::new(tx_page), FrontRing::new(rx_page)) };
@@ -261,6 +286,8 @@ impl Queue {
             let mut tx = self.tx.lock();
             TxQueue::init(&mut tx.q, tx_ring, tx_refs).map_err(|_| EINVAL)?;
             tx.ready = true;
+            tx.bounce_on = copy;
+            tx.bounce = conn.bounce;
         }
         let rx = RxQueue::init(rx, rx_ring, rx_refs).map_err(|_| EINVAL)?;
         conn.rx_ready = true;
@@ -355,6 +382,22 @@ impl Queue {
                 q.release_all(|c, pool| self.complete_tx(c, pool));
             }
             tx.ready = false;
+            tx.bounce_on = false;
+            tx.bounce = [BouncePage::EMPTY; TX_RING_SIZE];
+        }
+        for b in conn.bounce.iter_mut() {
+            if b.page.is_null() {
+                continue;
+            }
+            if d.end_access(b.gref) {
+                // SAFETY: our page; the backend's access ended.
+                unsafe { sys::xpn_free_page(b.page) };
+                self.account(Counter::Pages, -1);
+            } else {
+                self.stats.inc(Counter::PagesLeaked);
+                held::keep_pages(1);
+            }
+            *b = BouncePage::EMPTY;
         }
         if conn.rx_ready {
             // SAFETY: initialised in `setup`; NAPI, the only other user, is

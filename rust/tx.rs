@@ -14,6 +14,7 @@ use core::ptr;
 use crate::gnttab::{self, Gfn};
 use crate::grant::GrantPool;
 use crate::netdev::{Broken, Device};
+use crate::netif::GrantRef;
 use crate::netif::{ExtraInfo, XEN_NETIF_MAX_TX_SIZE, XEN_PAGE_SIZE};
 use crate::netqueue::Queue;
 use crate::queue::TX_RING_SIZE;
@@ -29,15 +30,48 @@ pub(crate) struct Skb(*mut sys::sk_buff);
 /// is span `i + 1`.
 const HEAD_SPAN: u8 = 0;
 
+/// One TX bounce page (untrusted backend): a zeroed page granted
+/// read-only to the backend through `gref` for the whole connection, so
+/// that it only ever holds packet data. All-zero: no page.
+#[derive(Clone, Copy)]
+pub(crate) struct BouncePage {
+    pub(crate) gref: GrantRef,
+    pub(crate) page: *mut sys::page,
+    pub(crate) addr: *mut u8,
+}
+
+impl BouncePage {
+    pub(crate) const EMPTY: Self = BouncePage {
+        gref: 0,
+        page: ptr::null_mut(),
+        addr: ptr::null_mut(),
+    };
+}
+
 /// A queue's TX state, behind its TX lock ([`Queue::tx`]): the
 /// bookkeeping of the current connection, if there is one.
 pub(crate) struct TxSlot {
     /// `q` is initialised (from connect until teardown).
     pub(crate) ready: bool,
     pub(crate) q: MaybeUninit<TxQueue<Skb>>,
+    /// Packets are copied into `bounce` (the pages of the grant pool's
+    /// references, by slot) instead of granting their own pages.
+    pub(crate) bounce_on: bool,
+    pub(crate) bounce: [BouncePage; TX_RING_SIZE],
 }
 
 impl TxSlot {
+    /// The TX queue and, when packets are copied, the bounce pages.
+    #[allow(clippy::type_complexity)]
+    fn parts(&mut self) -> Option<(&mut TxQueue<Skb>, Option<&[BouncePage; TX_RING_SIZE]>)> {
+        if !self.ready {
+            return None;
+        }
+        let bounce = self.bounce_on.then_some(&self.bounce);
+        // SAFETY: as in `queue`.
+        Some((unsafe { self.q.assume_init_mut() }, bounce))
+    }
+
     /// The TX queue of the current connection; `None` when not connected.
     pub(crate) fn queue(&mut self) -> Option<&mut TxQueue<Skb>> {
         if self.ready {
@@ -78,6 +112,17 @@ impl Queue {
     /// piece.
     pub(crate) fn complete_tx(&self, c: TxCompletion<Skb>, pool: &mut GrantPool<TX_RING_SIZE>) {
         let d = self.dev();
+        if c.token.0.is_null() {
+            // A copied packet: its grant stays with its bounce page for the
+            // connection, and the skb was freed when it was copied.
+            if let Err(e) = pool.free(c.grant) {
+                d.set_broken(Broken::Queue("tx grant", self.index, &e));
+            }
+            if matches!(c.packet_done, Some(s) if s != TxStatus::Okay) {
+                self.stats.inc(Counter::TxErrors);
+            }
+            return;
+        }
         if d.end_access(c.grant.gref()) {
             if let Err(e) = pool.free(c.grant) {
                 d.set_broken(Broken::Queue("tx grant", self.index, &e));
@@ -128,9 +173,72 @@ impl Queue {
         unsafe { sys::xpn_txq_stop(self.dev().netdev(), self.index as u32) };
     }
 
-    /// Posts `skb` (laid out in `layout`, `len` bytes) on the ring. `Err`:
-    /// the caller drops the skb.
-    fn xmit(&self, skb: *mut sys::sk_buff, layout: &TxLayout, len: usize) -> Result<(), ()> {
+    /// Copies `skb` (`len` bytes) into the bounce pages of the grants its
+    /// pieces get and posts it (untrusted backend); the skb is freed at
+    /// once. `Err`: the caller drops the skb.
+    fn xmit_copy(&self, skb: *mut sys::sk_buff, len: usize) -> Result<(), ()> {
+        let (flags, extra) = self.tx_meta(skb)?;
+        // The packet as one run of bytes, cut into pages (at most 16).
+        let mut layout = TxLayout::new();
+        if !layout.add_span(HEAD_SPAN, 0, len) {
+            return Err(());
+        }
+        let d = self.dev();
+        let mut g = self.lock_tx();
+        let Some((tx, Some(bounce))) = g.parts().filter(|_| d.is_running()) else {
+            return Err(());
+        };
+        let Ok(res) = tx.reserve(layout.pieces(), flags, extra) else {
+            self.stop_txq();
+            return Err(());
+        };
+        let mut at = 0usize;
+        for (i, piece) in layout.pieces().iter().enumerate() {
+            let Some(grant) = res.grant(i) else {
+                continue;
+            };
+            let b = bounce
+                .get(grant.slot())
+                .copied()
+                .unwrap_or(BouncePage::EMPTY);
+            if b.addr.is_null() || b.gref != grant.gref() {
+                // Cannot happen: every reference of the pool has its page.
+                let _ = tx.cancel(res);
+                return Err(());
+            }
+            // SAFETY: `b.addr` is a whole page of ours; the piece is at
+            // most a page; `at + len` lies within the skb.
+            let r = unsafe {
+                sys::xpn_skb_copy_bits(skb, at as u32, b.addr.cast(), u32::from(piece.len))
+            };
+            if r != 0 {
+                let _ = tx.cancel(res);
+                return Err(());
+            }
+            at += usize::from(piece.len);
+        }
+        if let Err(e) = tx.post(res, Skb(ptr::null_mut())) {
+            self.set_broken("tx", &e);
+            return Err(());
+        }
+        let notify = tx.push();
+        self.stats.inc(Counter::TxPackets);
+        self.stats.add(Counter::TxBytes, len as u64);
+        if tx.need_stop() {
+            self.stop_txq();
+        }
+        drop(g);
+        if notify {
+            self.notify(false);
+        }
+        // SAFETY: we own `skb`; its data was copied.
+        unsafe { sys::xpn_consume_skb_any(skb) };
+        Ok(())
+    }
+
+    /// The checksum flags and GSO extra-info slot of `skb`; `Err` for a GSO
+    /// type the protocol cannot carry.
+    fn tx_meta(&self, skb: *mut sys::sk_buff) -> Result<(u16, Option<ExtraInfo>), ()> {
         // SAFETY: we own `skb`.
         let flags = tx_csum_flags(unsafe { sys::xpn_skb_ip_summed(skb) });
         let mut gso_size = 0u16;
@@ -145,6 +253,13 @@ impl Queue {
             // itself: we never advertise them).
             _ => return Err(()),
         };
+        Ok((flags, extra))
+    }
+
+    /// Posts `skb` (laid out in `layout`, `len` bytes) on the ring. `Err`:
+    /// the caller drops the skb.
+    fn xmit(&self, skb: *mut sys::sk_buff, layout: &TxLayout, len: usize) -> Result<(), ()> {
+        let (flags, extra) = self.tx_meta(skb)?;
         let d = self.dev();
         let domid = d.xb().otherend_id();
         let mut g = self.lock_tx();
@@ -270,6 +385,12 @@ pub(crate) unsafe extern "C" fn ndo_start_xmit(
     let len = unsafe { sys::xpn_skb_len(skb) } as usize;
     if len > XEN_NETIF_MAX_TX_SIZE as usize {
         return drop_skb(Some(q));
+    }
+    if d.copies_tx() {
+        return match q.xmit_copy(skb, len) {
+            Ok(()) => sys::XPN_NETDEV_TX_OK,
+            Err(()) => drop_skb(Some(q)),
+        };
     }
     let mut l = TxLayout::new();
     // SAFETY: we own `skb`.

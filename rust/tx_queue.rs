@@ -519,7 +519,6 @@ impl<T: Copy> TxQueue<T> {
 
     /// Gives back everything `res` set aside (e.g. when granting failed).
     /// The caller must have ended any access it granted with these grants.
-    #[cfg(test)]
     pub(crate) fn cancel(&mut self, res: TxReservation) -> Result<(), QueueError> {
         if !self.reservation_valid(&res) {
             return Err(QueueError::StaleReservation);

@@ -42,7 +42,16 @@ module! {
             default: 0,
             description: "Most queues per vif (0: one per online CPU; at most 8)",
         },
+        trusted: u32 {
+            default: 0,
+            description: "1: grant the backend the pages of transmitted packets themselves, unless the device's XenStore node trusted is 0; 0 (default): copy every transmitted packet into pages that hold nothing else",
+        },
     },
+}
+
+/// The `trusted` module parameter.
+fn trusted_param() -> bool {
+    module_parameters::trusted.value() != 0
 }
 
 /// The `max_queues` module parameter.

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::mem::MaybeUninit;
 
 use crate::grant::{GrantError, GrantPool, IdError, IdPool};
+use crate::netif::GrantRef;
 
 #[test]
 fn id_pool_alloc_all_then_exhausted() {
@@ -143,4 +144,26 @@ fn grant_pool_add_after_alloc() {
     assert_eq!(g.alloc(), None);
     g.free(a).unwrap();
     g.free(b).unwrap();
+}
+
+/// A grant's slot is the position of its reference in the order the
+/// references were added: the TX bounce pages are found by it.
+#[test]
+fn grant_slot_is_the_position_of_its_reference() {
+    let refs: Vec<GrantRef> = (0..16).map(|i| 1000 + 7 * i).collect();
+    let mut pool = GrantPool::<16>::new();
+    pool.add_all(&refs).unwrap();
+    let mut seen = Vec::new();
+    while let Some(g) = pool.alloc() {
+        assert_eq!(refs[g.slot()], g.gref());
+        seen.push(g);
+    }
+    assert_eq!(seen.len(), 16);
+    // Freed and taken again: same slot for the same reference.
+    for g in seen.drain(..) {
+        pool.free(g).unwrap();
+    }
+    while let Some(g) = pool.alloc() {
+        assert_eq!(refs[g.slot()], g.gref());
+    }
 }
