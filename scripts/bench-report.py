@@ -5,11 +5,25 @@
 Usage: bench-report.py SERIAL_LOG OUTDIR LAB_DESCRIPTION
 """
 import json
+import random
 import re
 import statistics
 import sys
 
-DRIVERS = ["xen_pv_net", "xen-netfront", "e1000"]
+DRIVERS = ["xen_pv_net", "xen-netfront", "xen_pv_net-trusted", "xen-netfront-trusted0", "e1000"]
+LABELS = {
+    "xen_pv_net": "xen_pv_net",
+    "xen-netfront": "xen-netfront (C)",
+    "xen_pv_net-trusted": "xen_pv_net trusted=1",
+    "xen-netfront-trusted0": "xen-netfront trusted=0",
+    "e1000": "e1000 (emulated)",
+}
+# What each trust mode costs: (numerator, denominator, label).
+MODE_RATIOS = [
+    ("xen_pv_net", "xen_pv_net-trusted", "ours: default (TX copied) / trusted=1 (zero-copy)"),
+    ("xen-netfront-trusted0", "xen-netfront", "C: trusted=0 (bounce) / default"),
+    ("xen_pv_net", "xen-netfront-trusted0", "ours default / C trusted=0 (both safe)"),
+]
 # metric: (label, unit, higher is better)
 METRICS = {
     "tcp_tx": ("TCP guest->dom0", "Mbit/s", True),
@@ -20,6 +34,27 @@ METRICS = {
     "cpu_s_per_gb": ("guest CPU per GB moved", "CPU s/GB", False),
 }
 LINE = re.compile(r"XPN-BENCH round=(\d+) driver=(\S+) metric=(\S+) value=(\S+)")
+# The headline comparisons: their intervals are the benchmark's target.
+HEADLINE = ("tcp_tx", "tcp_rx", "udp_pps")
+TARGET = 0.10
+RESAMPLES = 10000
+
+
+def bootstrap_ratio(a, b, rng):
+    """Ratio of the means of a and b with a 95% percentile bootstrap
+    interval: each driver's rounds are resampled with replacement, on their
+    own (the two drivers' rounds are separate measurements)."""
+    point = statistics.fmean(a) / statistics.fmean(b)
+    ratios = []
+    for _ in range(RESAMPLES):
+        ma = statistics.fmean(rng.choices(a, k=len(a)))
+        mb = statistics.fmean(rng.choices(b, k=len(b)))
+        if mb > 0:
+            ratios.append(ma / mb)
+    ratios.sort()
+    lo = ratios[int(0.025 * len(ratios))]
+    hi = ratios[min(len(ratios) - 1, int(0.975 * len(ratios)))]
+    return point, lo, hi
 
 
 def main():
@@ -46,18 +81,34 @@ def main():
         for met in METRICS:
             vals = [v for _, v in raw[d][met]]
             summary[d][met] = {
+                "mean": statistics.fmean(vals),
                 "median": statistics.median(vals),
                 "min": min(vals),
                 "max": max(vals),
                 "n": len(vals),
             }
 
-    def ratio(a, b, met):
-        x, y = summary[a][met]["median"], summary[b][met]["median"]
-        return x / y if y else float("nan")
+    rng = random.Random(20261202)
 
+    def ratio(a, b, met):
+        point, lo, hi = bootstrap_ratio([v for _, v in raw[a][met]], [v for _, v in raw[b][met]], rng)
+        better = METRICS[met][2]
+        significant = lo > 1 or hi < 1
+        return {
+            "ratio": point,
+            "ci95": [lo, hi],
+            "half_width": (hi - lo) / 2 / point,
+            "significant": significant,
+            # whether the difference favours the numerator's driver
+            "favours_numerator": significant and ((point > 1) == better),
+        }
+
+    rounds = re.search(r"XPN-BENCH-ROUNDS (\d+) vcpus=(\d+)", open(log, errors="replace").read())
     doc = {
         "lab": desc,
+        "rounds": int(rounds[1]) if rounds else None,
+        "method": "ratios of the means over the rounds; 95% intervals by percentile bootstrap "
+        f"({RESAMPLES} resamples of each driver's rounds)",
         "drivers": DRIVERS,
         "metrics": {k: {"label": v[0], "unit": v[1], "higher_is_better": v[2]} for k, v in METRICS.items()},
         "raw": {d: {m: [{"round": r, "value": v} for r, v in vals] for m, vals in ms.items()} for d, ms in raw.items()},
@@ -66,29 +117,74 @@ def main():
             "ours_over_c": {m: ratio("xen_pv_net", "xen-netfront", m) for m in METRICS},
             "ours_over_e1000": {m: ratio("xen_pv_net", "e1000", m) for m in METRICS},
         },
+        "mode_ratios": {
+            f"{a}/{b}": {"label": label, **{m: ratio(a, b, m) for m in METRICS}}
+            for a, b, label in MODE_RATIOS
+        },
     }
+    doc["target_met"] = all(doc["ratios"]["ours_over_c"][m]["half_width"] <= TARGET for m in HEADLINE)
     with open(f"{outdir}/bench.json", "w") as f:
         json.dump(doc, f, indent=2)
 
+    def fmt(m, x):
+        return ("{:.0f}" if METRICS[m][1] in ("Mbit/s", "packets/s") else "{:.3g}").format(x)
+
     def cell(d, m):
         s = summary[d][m]
-        fmt = "{:.0f}" if METRICS[m][1] in ("Mbit/s", "packets/s") else "{:.3g}"
-        return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}–{fmt.format(s['max'])})"
+        return f"{fmt(m, s['mean'])} ({fmt(m, s['min'])}–{fmt(m, s['max'])}, n={s['n']})"
 
+    def rcell(r):
+        return f"{r['ratio']:.2f} [{r['ci95'][0]:.2f}–{r['ci95'][1]:.2f}]"
+
+    ours_c = doc["ratios"]["ours_over_c"]
+    sig = []
+    for m, (label, _, _) in METRICS.items():
+        r = ours_c[m]
+        if r["significant"]:
+            sig.append(f"{label} ({'in favour of' if r['favours_numerator'] else 'against'} xen_pv_net)")
+    same = [METRICS[m][0] for m in METRICS if not ours_c[m]["significant"]]
+    widest = max(ours_c[m]["half_width"] for m in HEADLINE)
     rows = [
         f"Lab: {desc}",
         "",
-        "Median (min–max) over the rounds; ratios compare medians "
-        "(for RTT and CPU/GB lower is better, so a ratio below 1 favours xen_pv_net).",
+        f"{doc['rounds'] or '?'} interleaved rounds (the PV drivers in alternating order, their other trust modes every 2nd round, e1000 every 4th). "
+        "Each cell: mean (min–max, number of rounds). Ratios are ratios of the means with a 95% "
+        f"bootstrap interval in brackets ({RESAMPLES} resamples of each driver's rounds); for RTT "
+        "and CPU/GB lower is better, so a ratio below 1 favours xen_pv_net.",
         "",
-        "| metric | xen_pv_net | xen-netfront (C) | e1000 (emulated) | ours/C | ours/e1000 |",
-        "|---|---|---|---|---|---|",
+        "| metric | " + " | ".join(LABELS[d] for d in DRIVERS) + " | ours/C [95% CI] | ours/e1000 [95% CI] |",
+        "|---|" + "---|" * (len(DRIVERS) + 2),
     ]
     for m, (label, unit, _) in METRICS.items():
         rows.append(
-            f"| {label} ({unit}) | {cell('xen_pv_net', m)} | {cell('xen-netfront', m)} | {cell('e1000', m)} "
-            f"| {doc['ratios']['ours_over_c'][m]:.2f} | {doc['ratios']['ours_over_e1000'][m]:.2f} |"
+            f"| {label} ({unit}) | " + " | ".join(cell(d, m) for d in DRIVERS)
+            + f" | {rcell(ours_c[m])} | {rcell(doc['ratios']['ours_over_e1000'][m])} |"
         )
+    rows += [
+        "",
+        "What the trust modes cost (ratios of the means, 95% bootstrap intervals; the trust-mode "
+        "rows are measured every second round):",
+        "",
+        "| metric | " + " | ".join(label for _, _, label in MODE_RATIOS) + " |",
+        "|---|" + "---|" * len(MODE_RATIOS),
+    ]
+    for m, (label, unit, _) in METRICS.items():
+        rows.append(
+            f"| {label} ({unit}) | "
+            + " | ".join(rcell(doc["mode_ratios"][f"{a}/{b}"][m]) for a, b, _ in MODE_RATIOS)
+            + " |"
+        )
+    rows += [
+        "",
+        "Significant differences from xen-netfront (the interval excludes 1): "
+        + ("; ".join(sig) if sig else "none")
+        + ". "
+        + ("Not significant: " + "; ".join(same) + "." if same else ""),
+        "",
+        f"The widest interval of the headline ratios (TCP both ways, UDP packets/s) is ±{widest * 100:.1f}%: "
+        + ("within" if doc["target_met"] else "NOT within")
+        + f" the benchmark's target of ±{TARGET * 100:.0f}%.",
+    ]
     with open(f"{outdir}/bench.md", "w") as f:
         f.write("\n".join(rows) + "\n")
 
@@ -97,17 +193,23 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    colors = {"xen_pv_net": "#d9531e", "xen-netfront": "#4a7ebb", "e1000": "#9a9a9a"}
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    colors = {
+        "xen_pv_net": "#d9531e",
+        "xen-netfront": "#4a7ebb",
+        "xen_pv_net-trusted": "#f0a07a",
+        "xen-netfront-trusted0": "#9ab8de",
+        "e1000": "#9a9a9a",
+    }
     for ax, (m, (label, unit, better)) in zip(axes.flat, METRICS.items()):
-        med = [summary[d][m]["median"] for d in DRIVERS]
-        lo = [summary[d][m]["median"] - summary[d][m]["min"] for d in DRIVERS]
-        hi = [summary[d][m]["max"] - summary[d][m]["median"] for d in DRIVERS]
+        med = [summary[d][m]["mean"] for d in DRIVERS]
+        lo = [summary[d][m]["mean"] - summary[d][m]["min"] for d in DRIVERS]
+        hi = [summary[d][m]["max"] - summary[d][m]["mean"] for d in DRIVERS]
         ax.bar(DRIVERS, med, yerr=[lo, hi], capsize=4, color=[colors[d] for d in DRIVERS])
         ax.set_title(f"{label}\n({unit}, {'higher' if better else 'lower'} is better)", fontsize=10)
         if m in ("tcp_tx", "tcp_rx", "udp_pps"):
             ax.set_yscale("log")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=20)
     fig.suptitle(f"xen_pv_net vs xen-netfront vs e1000 — {desc}", fontsize=10)
     fig.tight_layout()
     fig.savefig(f"{outdir}/bench.png", dpi=90)

@@ -2,11 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Benchmark: xen_pv_net vs Linux's xen-netfront vs the emulated e1000, in one
-# boot of the Xen lab (same HVM guest, interleaved rounds). Writes
+# boot of the Xen lab (same HVM guest, interleaved rounds), each PV driver
+# also in its other trust mode (ours trusted=1: zero-copy TX; xen-netfront
+# trusted=0: bounce buffers). Writes
 # results/DATE/bench.{md,json,png} and the serial log. A benchmark reports,
 # it does not judge numbers; it fails if a NIC cannot carry traffic.
 #
-# Usage: scripts/bench.sh   (XPN_BENCH_ROUNDS=3 XPN_BENCH_SECS=5 by default)
+# Rounds go on until ours/C is known to +-XPN_BENCH_CI percent (95%
+# confidence) for TCP both ways and UDP packets/s, between
+# XPN_BENCH_MIN_ROUNDS and XPN_BENCH_MAX_ROUNDS rounds (see
+# scripts/lab/bench-guest.sh); bench-report.py computes the intervals by
+# bootstrap over the rounds and says which differences are significant.
+#
+# Usage: scripts/bench.sh   (XPN_BENCH_MIN_ROUNDS=8 XPN_BENCH_MAX_ROUNDS=24
+#                            XPN_BENCH_CI=10 XPN_BENCH_SECS=4 by default)
 . "$(dirname "$0")/lib.sh"
 xpn_need_root
 "$XPN_TOP/scripts/toolchain.sh" >/dev/null
@@ -25,15 +34,22 @@ krel=$("$XPN_TOP/scripts/toolchain.sh")
 guest=$(mktemp /tmp/xpn-bench-guest.XXXXXX)
 trap 'rm -f "$guest"' EXIT
 {
-	echo "XPN_BENCH_ROUNDS=${XPN_BENCH_ROUNDS:-3}"
-	echo "XPN_BENCH_SECS=${XPN_BENCH_SECS:-5}"
+	for k in MIN_ROUNDS MAX_ROUNDS CI SECS PINGS; do
+		v=$(eval echo "\${XPN_BENCH_$k:-}")
+		case $v in
+		'') ;;
+		*[!0-9]*) xpn_die "XPN_BENCH_$k takes a number ($v)" ;;
+		*) echo "XPN_BENCH_$k=$v" ;;
+		esac
+	done
 	cat "$XPN_TOP/scripts/lab/bench-guest.sh"
 } >"$guest"
-XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-2400} \
+XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-3600} \
 	"$XPN_TOP/scripts/lab.sh" run "$guest" ||
 	xpn_die "the benchmark run failed (a NIC did not carry traffic?), see $log"
 xen=$(sed -n 's/.*Xen version \([0-9][0-9.]*\).*/\1/p' "$log" | head -n1)
-desc="QEMU TCG (no KVM) on $(nproc) host cores, Xen ${xen:-?}, HVM guest with 2 vCPUs, kernel $krel, $(date +%Y-%m-%d)"
+vcpus=$(sed -n 's/.*XPN-BENCH-ROUNDS [0-9]* vcpus=\([0-9]*\).*/\1/p' "$log" | head -n1)
+desc="QEMU TCG (no KVM) on $(nproc) host cores, Xen ${xen:-?}, HVM guest with ${vcpus:-?} vCPUs, kernel $krel, $(date +%Y-%m-%d)"
 cp "$XPN_TOP/scripts/bench-report.py" "$XPN_ROOT/tmp/bench-report.py"
 mkdir -p "$XPN_ROOT/tmp/bench-out"
 cp "$log" "$XPN_ROOT/tmp/bench-out/serial.log"
