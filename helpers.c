@@ -520,6 +520,7 @@ const struct xpn_layout xpn_c_layout[] = {
 	XPN_OFF(net_device_ops, ndo_set_features),
 	XPN_OFF(net_device_ops, ndo_change_mtu),
 	XPN_OFF(net_device_ops, ndo_validate_addr),
+	XPN_OFF(net_device_ops, ndo_set_mac_address),
 	XPN_SIZE(ethtool_ops),
 	XPN_OFF(ethtool_ops, get_drvinfo),
 	XPN_OFF(ethtool_ops, get_link),

@@ -681,6 +681,9 @@ static NETDEV_OPS: sys::ReadOnly<sys::net_device_ops> = sys::ReadOnly(sys::net_d
     ndo_set_features: Some(ndo_set_features),
     ndo_change_mtu: Some(ndo_change_mtu),
     ndo_validate_addr: Some(sys::eth_validate_addr),
+    // `ip link set IF address ...`, as xen-netfront (the backend does not
+    // filter on the MAC).
+    ndo_set_mac_address: Some(sys::eth_mac_addr),
     // SAFETY: every field of `net_device_ops` is an `Option` of a function
     // pointer.
     ..unsafe { sys::zeroed() }

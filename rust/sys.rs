@@ -51,6 +51,7 @@ const LAYOUT: &[(&str, usize)] = layout! {
     net_device_ops {
         ndo_open, ndo_stop, ndo_start_xmit, ndo_select_queue, ndo_get_stats64,
         ndo_fix_features, ndo_set_features, ndo_change_mtu, ndo_validate_addr,
+        ndo_set_mac_address,
     }
     ethtool_ops {
         get_drvinfo, get_link, get_sset_count, get_strings, get_ethtool_stats,

@@ -37,6 +37,8 @@ module! {
     authors: ["The xen_pv_net developers"],
     description: "Xen paravirtual network frontend in Rust",
     license: "GPL",
+    // udev and modprobe find the module for a vif (uevent MODALIAS=xen:vif).
+    alias: ["xen:vif"],
     params: {
         max_queues: u32 {
             default: 0,
