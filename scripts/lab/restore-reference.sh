@@ -13,7 +13,7 @@ wait_link "$pv" 30 || fail "$pv: no carrier"
 check "ping dom0 over $pv" ping_ok "$XPN_PV_PEER" 3 "$pv"
 mkdir -p /tmp/www
 busybox httpd -p 8080 -h /tmp/www
-irqs() { grep -c "$pv-" /proc/interrupts; }
+irqs() { grep -c -- '-q[0-9]*-[rt]x\|-q[0-9]* *$' /proc/interrupts; }
 before=$(irqs)
 restore_cycles "$pv" 3
 pv=$(iface_by_mac "$XPN_PV_MAC" vif) || fail "no interface after the cycles"
