@@ -28,8 +28,8 @@
 #   XPN_LAB_QUIET=1      do not stream the console (the log is still saved)
 #   The emulated machine (scripts/lab-stability.sh compares such settings;
 #   results/lab-stability.md). The domU has one vCPU (scripts/lab/domU-hvm.cfg):
-#   with two, nested TCG killed it with silent triple faults in 1 of 3 boots
-#   of a xen-netfront-only stress scenario; with one, in none of 20. So a
+#   with two, nested TCG killed it with silent triple faults in 2 of 10
+#   boots of a xen-netfront-only stress scenario; with one, in none of 20. So a
 #   boot is never retried: a dead domU is a failure to look into.
 #   XPN_LAB_ACCEL=       QEMU -accel value (default: QEMU's own, which is
 #                        multi-threaded TCG), e.g. tcg,thread=single
