@@ -17,10 +17,10 @@ use crate::netdev::{Broken, Device};
 use crate::netif::GrantRef;
 use crate::netif::{ExtraInfo, XEN_NETIF_MAX_TX_SIZE, XEN_PAGE_SIZE};
 use crate::netqueue::Queue;
-use crate::queue::TX_RING_SIZE;
+use crate::queue::{QueueError, TX_RING_SIZE};
 use crate::stats::Counter;
 use crate::sys;
-use crate::tx_queue::{tx_csum_flags, TxCompletion, TxLayout, TxQueue, TxStatus};
+use crate::tx_queue::{tx_csum_flags, TxCompletion, TxLayout, TxQueue, TxReservation, TxStatus};
 
 /// A transmitted packet (owned by the TX ring until completed).
 #[derive(Clone, Copy)]
@@ -217,20 +217,9 @@ impl Queue {
             }
             at += usize::from(piece.len);
         }
-        if let Err(e) = tx.post(res, Skb(ptr::null_mut())) {
-            self.set_broken("tx", &e);
-            return Err(());
-        }
-        let notify = tx.push();
-        self.stats.inc(Counter::TxPackets);
-        self.stats.add(Counter::TxBytes, len as u64);
-        if tx.need_stop() {
-            self.stop_txq();
-        }
-        drop(g);
-        if notify {
-            self.notify(false);
-        }
+        // A failed post broke the device; the caller drops the copied skb.
+        self.post_and_kick(g, res, Skb(ptr::null_mut()), len)
+            .map_err(|_| ())?;
         // SAFETY: we own `skb`; its data was copied.
         unsafe { sys::xpn_consume_skb_any(skb) };
         Ok(())
@@ -281,17 +270,35 @@ impl Queue {
             // The skb stays alive until the completion frees it.
             gnttab::grant_access(gref, domid, gfn, true);
         }
-        if let Err(e) = tx.post(res, Skb(skb)) {
+        // After a failed post the ring may hold some of the skb's pieces:
+        // not ours to free.
+        let _ = self.post_and_kick(g, res, Skb(skb), len);
+        Ok(())
+    }
+
+    /// Posts the reserved packet `res` with `token` (`len` bytes, TX lock
+    /// `g` held), publishes it, stops the TX queue if the ring is nearly
+    /// full and, after dropping the lock, notifies the backend if it asked.
+    /// A failed post breaks the device and is returned.
+    ///
+    /// Completions are the TX interrupt's alone (as in xen-netfront since
+    /// 2025): reaping them here would leave its event with nothing new, a
+    /// spurious EOI, and Xen would throttle the channel.
+    fn post_and_kick(
+        &self,
+        mut g: TxGuard<'_>,
+        res: TxReservation,
+        token: Skb,
+        len: usize,
+    ) -> Result<(), QueueError> {
+        let tx = g.queue().ok_or(QueueError::StaleReservation)?;
+        if let Err(e) = tx.post(res, token) {
             self.set_broken("tx", &e);
-            // The ring may hold some of the skb's pieces: not ours to free.
-            return Ok(());
+            return Err(e);
         }
         let notify = tx.push();
         self.stats.inc(Counter::TxPackets);
         self.stats.add(Counter::TxBytes, len as u64);
-        // Completions are the TX interrupt's alone (as in xen-netfront since
-        // 2025): reaping them here would leave its event with nothing new,
-        // a spurious EOI, and Xen would throttle the channel.
         if tx.need_stop() {
             self.stop_txq();
         }
