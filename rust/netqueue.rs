@@ -284,7 +284,9 @@ impl Queue {
         let (tx_ring, rx_ring) = unsafe { (FrontRing::new(tx_page), FrontRing::new(rx_page)) };
         {
             let mut tx = self.tx.lock();
-            TxQueue::init(&mut tx.q, tx_ring, tx_refs).map_err(|_| EINVAL)?;
+            TxQueue::init(&mut tx.q, tx_ring, tx_refs)
+                .map_err(|_| EINVAL)?
+                .set_lazy_completions(copy);
             tx.ready = true;
             tx.bounce_on = copy;
             tx.bounce = conn.bounce;

@@ -542,13 +542,30 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     /// for the next one (`rsp_event = rsp_cons + 1`) and checks again after
     /// a full barrier.
     pub(crate) fn final_check_for_responses(&mut self) -> Result<bool, RingError> {
+        self.final_check_for_responses_ahead(1)
+    }
+
+    /// [`FrontRing::final_check_for_responses`] asking to be notified only
+    /// once the `ahead`-th next response is there (`rsp_event = rsp_cons +
+    /// ahead`, `ahead` at least 1). With more than one, the caller must not
+    /// depend on an event before that many requests are in flight.
+    pub(crate) fn final_check_for_responses_ahead(
+        &mut self,
+        ahead: u32,
+    ) -> Result<bool, RingError> {
         if self.unconsumed_responses()? != 0 {
             return Ok(true);
         }
+        let ahead = ahead.max(1);
         self.sring
-            .write_idx(SRING_RSP_EVENT_OFFSET, self.rsp_cons.wrapping_add(1));
+            .write_idx(SRING_RSP_EVENT_OFFSET, self.rsp_cons.wrapping_add(ahead));
         fence(Ordering::SeqCst);
         Ok(self.unconsumed_responses()? != 0)
+    }
+
+    /// Requests published to the backend and not answered yet.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.req_prod_pub.wrapping_sub(self.rsp_cons)
     }
 
     /// A read-only view of the backend's response producer, for code that

@@ -167,6 +167,19 @@ impl Queue {
         work
     }
 
+    /// A packet found no room: the ring (or its ids or grants) is full, so
+    /// the queue stops until completions free some (they wake it); any
+    /// other reason concerns this packet alone, which is dropped, and the
+    /// queue goes on.
+    fn reserve_failed(&self, e: &QueueError) {
+        if matches!(
+            e,
+            QueueError::RingFull { .. } | QueueError::NoIds | QueueError::NoGrants
+        ) {
+            self.stop_txq();
+        }
+    }
+
     fn stop_txq(&self) {
         self.stats.inc(Counter::TxStops);
         // SAFETY: the device's net_device is alive.
@@ -188,9 +201,12 @@ impl Queue {
         let Some((tx, Some(bounce))) = g.parts().filter(|_| d.is_running()) else {
             return Err(());
         };
-        let Ok(res) = tx.reserve(layout.pieces(), flags, extra) else {
-            self.stop_txq();
-            return Err(());
+        let res = match tx.reserve(layout.pieces(), flags, extra) {
+            Ok(res) => res,
+            Err(e) => {
+                self.reserve_failed(&e);
+                return Err(());
+            }
         };
         let mut at = 0usize;
         for (i, piece) in layout.pieces().iter().enumerate() {
@@ -257,9 +273,12 @@ impl Queue {
         let Some(tx) = g.queue().filter(|_| d.is_running()) else {
             return Err(());
         };
-        let Ok(res) = tx.reserve(layout.pieces(), flags, extra) else {
-            self.stop_txq();
-            return Err(());
+        let res = match tx.reserve(layout.pieces(), flags, extra) {
+            Ok(res) => res,
+            Err(e) => {
+                self.reserve_failed(&e);
+                return Err(());
+            }
         };
         for i in 0..res.pieces() {
             // SAFETY: `skb` is ours and unchanged since the layout was built.

@@ -271,6 +271,10 @@ impl<T: Copy> TxSlot<T> {
     };
 }
 
+/// With lazy completions, how many responses the TX event waits for at
+/// least (a quarter of the ring).
+pub(crate) const LAZY_TX_EVENT: u32 = TX_RING_SIZE as u32 / 4;
+
 /// Transmit side of one queue.
 pub(crate) struct TxQueue<T> {
     ring: TxRing,
@@ -281,6 +285,8 @@ pub(crate) struct TxQueue<T> {
     /// `XEN_NETIF_RSP_NULL` responses due: those of the extra-info slots of
     /// the packet whose head response came last.
     nulls_due: u8,
+    /// Completions may come late (see [`TxQueue::set_lazy_completions`]).
+    lazy: bool,
     broken: bool,
 }
 
@@ -319,6 +325,7 @@ impl<T: Copy> TxQueue<T> {
             fill_array(ptr::addr_of_mut!((*p).slots), TxSlot::EMPTY);
             ptr::addr_of_mut!((*p).reserved_slots).write(0);
             ptr::addr_of_mut!((*p).nulls_due).write(0);
+            ptr::addr_of_mut!((*p).lazy).write(false);
             ptr::addr_of_mut!((*p).broken).write(false);
             Ok(this.assume_init_mut())
         }
@@ -352,6 +359,36 @@ impl<T: Copy> TxQueue<T> {
     #[cfg(test)]
     pub(crate) fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// With `lazy`, [`TxQueue::poll`] asks the backend for its next event
+    /// only [`LAZY_TX_EVENT`] responses ahead (or, with more in flight, once
+    /// three quarters of them are answered), not at the next response.
+    /// That is for packets whose memory does not wait for the completion
+    /// (copied into bounce pages, the skb freed at once): most responses
+    /// then cost neither an interrupt in the guest nor a notification in
+    /// the backend. Completions of the last packets before the queue goes
+    /// quiet wait in the ring until more traffic (or teardown) comes; they
+    /// hold only their bounce slots. The event is always due before the
+    /// queue must stop (see [`TxQueue::event_ahead`]), so a stopped queue
+    /// is always woken.
+    pub(crate) fn set_lazy_completions(&mut self, lazy: bool) {
+        self.lazy = lazy;
+    }
+
+    /// How many responses ahead the next completion event is wanted: 1, or
+    /// when lazy at most `TX_RING_SIZE - MAX_TX_SLOTS - 1`, fewer than the
+    /// requests in flight whenever [`TxQueue::need_stop`] holds (the stop
+    /// needs `MAX_TX_SLOTS` or fewer free slots, so at least
+    /// `TX_RING_SIZE - MAX_TX_SLOTS` in flight).
+    pub(crate) fn event_ahead(&self) -> u32 {
+        if !self.lazy {
+            return 1;
+        }
+        let n = self.ring.in_flight();
+        (n - n / 4)
+            .max(LAZY_TX_EVENT)
+            .min(TX_RING_SIZE as u32 - MAX_TX_SLOTS - 1)
     }
 
     /// Ring slots usable by a new reservation.
@@ -678,7 +715,10 @@ impl<T: Copy> TxQueue<T> {
                     }
                 }
             }
-            match self.ring.final_check_for_responses() {
+            match self
+                .ring
+                .final_check_for_responses_ahead(self.event_ahead())
+            {
                 // More responses arrived meanwhile: go round again.
                 Ok(true) => {}
                 Ok(false) => break,

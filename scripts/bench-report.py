@@ -59,6 +59,10 @@ def bootstrap_ratio(a, b, rng):
 
 def main():
     log, outdir, desc = sys.argv[1], sys.argv[2], sys.argv[3]
+    # A run the lab's emulation ended early: only its complete rounds, with
+    # a note saying so (see scripts/bench.sh).
+    last = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    note = sys.argv[5] if len(sys.argv) > 5 else ""
     raw = {}
     with open(log, errors="replace") as f:
         for line in f:
@@ -66,6 +70,8 @@ def main():
             if not m:
                 continue
             rnd, drv, met, val = int(m[1]), m[2], m[3], m[4]
+            if last is not None and rnd > last:
+                continue
             try:
                 v = float(val)
             except ValueError:
@@ -106,7 +112,8 @@ def main():
     rounds = re.search(r"XPN-BENCH-ROUNDS (\d+) vcpus=(\d+)", open(log, errors="replace").read())
     doc = {
         "lab": desc,
-        "rounds": int(rounds[1]) if rounds else None,
+        "rounds": last if last is not None else (int(rounds[1]) if rounds else None),
+        "note": note,
         "method": "ratios of the means over the rounds; 95% intervals by percentile bootstrap "
         f"({RESAMPLES} resamples of each driver's rounds)",
         "drivers": DRIVERS,
@@ -150,7 +157,8 @@ def main():
         f"{doc['rounds'] or '?'} interleaved rounds (the PV drivers in alternating order, their other trust modes every 2nd round, e1000 every 4th). "
         "Each cell: mean (min–max, number of rounds). Ratios are ratios of the means with a 95% "
         f"bootstrap interval in brackets ({RESAMPLES} resamples of each driver's rounds); for RTT "
-        "and CPU/GB lower is better, so a ratio below 1 favours xen_pv_net.",
+        "and CPU/GB lower is better, so a ratio below 1 favours xen_pv_net."
+        + (f" {note}" if note else ""),
         "",
         "| metric | " + " | ".join(LABELS[d] for d in DRIVERS) + " | ours/C [95% CI] | ours/e1000 [95% CI] |",
         "|---|" + "---|" * (len(DRIVERS) + 2),

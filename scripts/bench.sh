@@ -44,16 +44,27 @@ trap 'rm -f "$guest"' EXIT
 	done
 	cat "$XPN_TOP/scripts/lab/bench-guest.sh"
 } >"$guest"
-XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-3600} \
-	"$XPN_TOP/scripts/lab.sh" run "$guest" ||
-	xpn_die "the benchmark run failed (a NIC did not carry traffic?), see $log"
+report_args=()
+if ! XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-3600} \
+	"$XPN_TOP/scripts/lab.sh" run "$guest"; then
+	# A domU that died without a guest error first (xpn_domu_death) after
+	# at least the minimum of rounds: report on the complete rounds and
+	# say so. Anything else is a failed benchmark.
+	done_rounds=$(sed -n 's/.*\[guest\] after round \([0-9]*\):.*/\1/p' "$log" | tail -n1)
+	if why=$(xpn_domu_death "$log") && [ "${done_rounds:-0}" -ge "${XPN_BENCH_MIN_ROUNDS:-8}" ]; then
+		xpn_log "the domU died ($why) after $done_rounds complete rounds: reporting on those"
+		report_args=("$done_rounds" "The domU died ($why) in round $((done_rounds + 1)); this report covers the $done_rounds complete rounds before it.")
+	else
+		xpn_die "the benchmark run failed (a NIC did not carry traffic?), see $log"
+	fi
+fi
 xen=$(sed -n 's/.*Xen version \([0-9][0-9.]*\).*/\1/p' "$log" | head -n1)
-vcpus=$(sed -n 's/.*XPN-BENCH-ROUNDS [0-9]* vcpus=\([0-9]*\).*/\1/p' "$log" | head -n1)
+vcpus=$(sed -n 's/.*XPN-BENCH-ROUNDS [0-9]* vcpus=\([0-9]*\).*/\1/p; s/.*\[guest\] vCPUs: \([0-9]*\);.*/\1/p' "$log" | head -n1)
 desc="QEMU TCG (no KVM) on $(nproc) host cores, Xen ${xen:-?}, HVM guest with ${vcpus:-?} vCPUs, kernel $krel, $(date +%Y-%m-%d)"
 cp "$XPN_TOP/scripts/bench-report.py" "$XPN_ROOT/tmp/bench-report.py"
 mkdir -p "$XPN_ROOT/tmp/bench-out"
 cp "$log" "$XPN_ROOT/tmp/bench-out/serial.log"
-xpn_chroot python3 /tmp/bench-report.py /tmp/bench-out/serial.log /tmp/bench-out "$desc" ||
+xpn_chroot python3 /tmp/bench-report.py /tmp/bench-out/serial.log /tmp/bench-out "$desc" "${report_args[@]}" ||
 	xpn_die "bench-report failed"
 cp "$XPN_ROOT"/tmp/bench-out/bench.{md,json,png} "$out/"
 xpn_log "results in $out"

@@ -90,3 +90,30 @@ xpn_host_crates() {
 		cargo fetch --locked --manifest-path "$XPN_SRC_IN_ROOT/tests/host/Cargo.toml" ||
 		xpn_die "cannot fetch the host tests' crates from crates.io"
 }
+
+# xpn_domu_death LOG: true (printing which) if the lab boot in serial LOG
+# ended with the domU dying in one of the two ways nested TCG has killed it
+# with the in-tree driver alone (results/lab-stability.md), the guest kernel
+# reporting nothing before: a silent triple fault; or its interrupt entry
+# reading a garbage `current` from the per-CPU area (a pattern such as
+# 0xcccc..., or 0xaaaa... with page poisoning) and recursing into "BUG:
+# ENTRY_TRAMPOLINE stack guard page was hit" in error_entry or
+# irqentry_enter. With our driver loaded these deaths are not always the
+# emulation's (README, "lab deaths"): only reports use this.
+xpn_domu_death() {
+	local first
+	first=$(grep -a -v 'module verification failed' "$1" | grep -a -m1 -E '\[domU\].*(WARNING:|BUG:|Oops|general protection|Kernel panic|xen_pv_net.*([Bb]roken|[Ee]rror|[Ff]ailed))' |
+		sed -E 's/^\[ *[0-9]+s\] \[domU\] (\[ *[0-9.]+\] )?//' || true)
+	if [ -z "$first" ] && grep -aEq '\(XEN\) d[1-9][0-9]*v[0-9]+ Triple fault' "$1"; then
+		echo "silent triple fault of the domU"
+		return 0
+	fi
+	case $first in
+	"BUG: ENTRY_TRAMPOLINE stack guard page was hit"*)
+		grep -aEq '\[domU\].*RIP: 0010:(error_entry|irqentry_enter)\+' "$1" || return 1
+		echo "entry stack overflow in the interrupt entry (RAX $(grep -a -m1 -o 'RAX: [0-9a-f]*' "$1" | cut -c6-))"
+		return 0
+		;;
+	esac
+	return 1
+}

@@ -141,8 +141,8 @@ if [ "$lab" = 1 ]; then
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
 		dom0=${t%.sh}.dom0
-		# Scenarios of the lifecycle run with the guest kernel's memory
-		# debugging on.
+		# Scenarios marked so (all with our driver) run with the guest
+		# kernel's memory debugging on.
 		debug=
 		grep -q '^# xpn-lab: guest-debug' "$t" && debug=1
 		run "lab-$name" env ${debug:+XPN_LAB_GUEST_DEBUG=1} "$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")

@@ -60,8 +60,13 @@ modinfo() { /sbin/modinfo "$@"; }
 
 # module_loaded NAME: true if NAME is in /proc/modules.
 module_loaded() { grep -q "^$1 " /proc/modules; }
-# load_xpn: insmod our module (args are module parameters).
-load_xpn() { insmod "$XPN_KO" "$@"; }
+# load_xpn: insmod our module (args are module parameters) and log where
+# its code lies, so that a RIP in a crash report (e.g. Xen's of a triple
+# fault) can be placed in the module.
+load_xpn() {
+	insmod "$XPN_KO" "$@" || return 1
+	log "xen_pv_net .text at $(cat /sys/module/xen_pv_net/sections/.text 2>/dev/null)"
+}
 # load_netfront: load Debian's C xen-netfront (only one vif driver at a time).
 load_netfront() { modprobe xen-netfront "$@"; }
 # xen_unbind DRIVER: unbind every xenbus device bound to DRIVER (the name
@@ -239,13 +244,13 @@ wait_http() {
 	return 1
 }
 
-# detach_attach DRIVER: ask dom0 for xl network-detach + network-attach of
-# the PV vif (dom0 polls detach.req from the guest's web server on port
+# detach_attach DRIVER [K]: ask dom0 for xl network-detach + network-attach of
+# the PV vif (dom0 polls detach.req, or detach-K.req, from the guest's web server on port
 # 8080, which the scenario serves from /tmp/www), wait for the interface
 # bound to DRIVER to go away and come back with carrier; sets pv to the new
 # interface's name.
 detach_attach() {
-	touch /tmp/www/detach.req
+	touch "/tmp/www/detach${2:+-$2}.req"
 	_n=0
 	while iface_by_mac "$XPN_PV_MAC" "$1" >/dev/null; do
 		_n=$((_n + 1))
@@ -257,26 +262,39 @@ detach_attach() {
 	wait_link "$pv" 30 || fail "$pv: no carrier after attach"
 }
 
+# driver_holds IF: the grant references our driver holds for IF (the
+# per-queue ethtool -S gauges) and its interrupts; equal for equal queue
+# counts unless something leaked.
+driver_holds() {
+	echo "grant refs $(ethtool -S "$1" | awk '/_grant_refs:/ {s += $2} END {print s + 0}'), interrupts $(grep -c 'xen_pv_net-q' /proc/interrupts)"
+}
+
+# accounting_ok: no unload so far found pages or grant references of ours
+# unaccounted for.
+accounting_ok() { ! dmesg | grep -q 'xen_pv_net.*accounting error'; }
+
 # --- save / restore ----------------------------------------------------------
 
-# restore_cycles IF N: N xl save + xl restore cycles (dom0 does them when
-# the guest serves /tmp/www/save-K.req; it announces restored-K on its web
-# server) while a rate-limited iperf3 stream opened before the first cycle
-# runs; after each cycle traffic must flow again within seconds, and after
-# the last the stream must still carry data. Needs busybox httpd on 8080
-# serving /tmp/www.
+# restore_cycles IF N [KIND]: N xl save + xl restore cycles, or with KIND
+# "migrate" N live migrations to the same host (dom0 does them when the
+# guest serves /tmp/www/save-K.req or migrate-K.req; it announces
+# restored-K on its web server) while a rate-limited iperf3 stream opened
+# before the first cycle runs; after each cycle traffic must flow again
+# within seconds, and after the last the stream must still carry data.
+# Needs busybox httpd on 8080 serving /tmp/www.
 restore_cycles() {
+	_kind=${3:-save}
 	iperf3 -c "$XPN_PV_PEER" -B "$XPN_PV_IP" -t 1800 -b 20M -i 1 --forceflush \
 		>/tmp/long-flow.log 2>&1 &
 	_flow=$!
 	sleep 5
 	_k=1
 	while [ "$_k" -le "$2" ]; do
-		touch "/tmp/www/save-$_k.req"
+		touch "/tmp/www/$_kind-$_k.req"
 		wait_http "http://$XPN_PV_PEER/restored-$_k" 600 || fail "dom0 never restored us (cycle $_k)"
 		ping_ok "$XPN_PV_PEER" 3 "$1" || ping_ok "$XPN_PV_PEER" 3 "$1" ||
-			ping_ok "$XPN_PV_PEER" 3 "$1" || fail "no traffic after restore $_k"
-		log "ok: save + restore cycle $_k"
+			ping_ok "$XPN_PV_PEER" 3 "$1" || fail "no traffic after $_kind $_k"
+		log "ok: $_kind cycle $_k"
 		_k=$((_k + 1))
 	done
 	_n0=$(flow_lines)
@@ -318,4 +336,141 @@ sha_both_ways() {
 	_theirs=$(wget -q -O - "http://$XPN_PV_PEER/up.sha")
 	[ "$_mine" = "$_theirs" ] || fail "guest->dom0: sha256 differs ($_mine, dom0: $_theirs)"
 	log "ok: 16 MiB guest->dom0 intact"
+}
+
+# --- teardown under load -----------------------------------------------------
+
+# teardown_under_load DRIVER CYCLES DETACHES: with the vif up on DRIVER
+# (xen_pv_net, loaded with max_queues=2, or xen-netfront) and TX saturated
+# by iperf3 each time: CYCLES x ethtool -L (2 -> 1 -> 2 ... queues) across a
+# TCP flow opened before, which must still carry data after; CYCLES x
+# unload + load (a download and a fast ping running too); DETACHES x xl
+# network-detach + network-attach (dom0: tests/lab/xen-lifecycle.dom0,
+# until the guest serves detach.done). What the driver holds
+# (grant references and interrupts; for xen-netfront its interrupts) must be
+# the same after each series as before; our unloads must be accounted for.
+# Sets pv to the vif's name at the end.
+teardown_under_load() {
+	_cycles=$2
+	_detaches=$3
+	case $1 in
+	xen_pv_net)
+		_drvs=xen_pv_net
+		_td_load() { load_xpn max_queues=2; }
+		_td_unload() { rmmod xen_pv_net; }
+		_td_holds() { driver_holds "$1"; }
+		_td_accounted() { accounting_ok; }
+		_td_log() { check "kernel log clean after $1" kernel_log_clean; }
+		;;
+	*)
+		_drvs="vif xen-netfront"
+		_td_load() { load_netfront max_queues=2; }
+		_td_unload() { xen_unbind vif && rmmod xen_netfront; }
+		_td_holds() { echo "interrupts $(grep -c -- '-q[0-9]*-[rt]x' /proc/interrupts)"; }
+		_td_accounted() { true; }
+		# The reference goes on and reports.
+		_td_log() { log "kernel log after $1: $(dmesg | grep -c 'WARNING:') WARNINGs, $(dmesg | grep -c -E 'BUG:|Oops') BUG/Oops lines so far"; }
+		;;
+	esac
+	wait_http "http://$XPN_PV_PEER/servers.ready" 300 || fail "dom0 never started its extra iperf3 servers"
+
+	# saturate K: TCP guest->dom0 with two streams to dom0's extra server for
+	# cycle K (ports 5202 and 5203 in turn: a server whose client vanished with
+	# the interface drops the test after 3 s without data); prints the pid.
+	saturate() {
+		iperf3 -c "$XPN_PV_PEER" -B "$XPN_PV_IP" -p $((5202 + $1 % 2)) -t 120 -P 2 \
+			>/tmp/sat.log 2>&1 &
+		echo $!
+	}
+
+	# saturating PID WHAT: the saturating client must still be running.
+	saturating() {
+		kill -0 "$1" 2>/dev/null && return 0
+		tail -n 3 /tmp/sat.log | sed 's/^/  iperf3: /'
+		fail "$2: the saturating iperf3 had ended before the teardown"
+	}
+
+	# --- ethtool -L under saturated TX ------------------------------------------
+	# (xen-netfront has no ethtool -L.)
+	if [ "$1" = xen_pv_net ]; then
+		iperf3 -c "$XPN_PV_PEER" -B "$XPN_PV_IP" -t 1800 -P 2 -i 1 --forceflush \
+			>/tmp/long-flow.log 2>&1 &
+		flow=$!
+		sleep 5
+		before=$(_td_holds "$pv")
+		log "2 queues, before the changes: $before"
+		i=1
+		while [ $i -le "$_cycles" ]; do
+			n=$((2 - i % 2))
+			ethtool -L "$pv" combined $n || fail "ethtool -L combined $n (change $i) failed"
+			[ "$(ethtool -l "$pv" | awk '/^Combined:/ {print $2}' | tail -n 1)" = $n ] ||
+				fail "change $i: not $n queues"
+			wait_link "$pv" 30 || fail "change $i: no carrier"
+			kill -0 "$flow" 2>/dev/null || fail "change $i: the TCP flow ended"
+			sleep 1
+			i=$((i + 1))
+		done
+		ping_ok "$XPN_PV_PEER" 3 "$pv" || ping_ok "$XPN_PV_PEER" 3 "$pv" || fail "no ping after the changes"
+		n0=$(flow_lines)
+		sleep 10
+		n1=$(flow_lines)
+		kill -0 "$flow" 2>/dev/null || { tail -n 5 /tmp/long-flow.log | sed 's/^/  iperf3: /'; fail "the TCP flow ended"; }
+		kill -INT "$flow" 2>/dev/null
+		wait "$flow" 2>/dev/null
+		tail -n 3 /tmp/long-flow.log | sed 's/^/  iperf3: /'
+		# Two streams: two lines a second.
+		[ "$n1" -ge $((n0 + 10)) ] || fail "the TCP flow carried no data after the changes ($n0 -> $n1 stream-seconds)"
+		log "ok: $_cycles x ethtool -L under load; the flow opened before still carries data ($n0 -> $n1 stream-seconds)"
+		after=$(_td_holds "$pv")
+		[ "$after" = "$before" ] || fail "after $_cycles changes the driver holds $after (before: $before)"
+		log "ok: the driver holds what it held before ($after)"
+		_td_log "ethtool -L"
+	fi
+
+	# --- rmmod under saturated TX -----------------------------------------------
+	i=1
+	while [ $i -le "$_cycles" ]; do
+		sat=$(saturate $i)
+		wget -q -O /dev/null "http://$XPN_PV_PEER/bulk.bin" 2>/dev/null &
+		w=$!
+		ping -q -i 0.05 "$XPN_PV_PEER" >/dev/null 2>&1 &
+		p=$!
+		sleep 3
+		saturating "$sat" "rmmod $i"
+		_td_unload || fail "cycle $i: unloading under load failed"
+		kill -9 $sat 2>/dev/null
+		kill $w $p 2>/dev/null
+		wait $sat $w $p 2>/dev/null
+		_td_accounted || fail "cycle $i: accounting error at unload"
+		iface_by_mac "$XPN_PV_MAC" "$_drvs" >/dev/null && fail "cycle $i: interface still there after the unload"
+		_td_load || fail "cycle $i: loading failed"
+		pv=$(pv_up "$_drvs" 60) || fail "cycle $i: no interface after insmod"
+		wait_link "$pv" 30 || fail "cycle $i: no carrier"
+		# Under TCG the first exchange after a reconnect can take a few
+		# seconds (ARP, bridge): up to three tries, then it must work.
+		ping_ok "$XPN_PV_PEER" 2 "$pv" || ping_ok "$XPN_PV_PEER" 2 "$pv" ||
+			ping_ok "$XPN_PV_PEER" 2 "$pv" || fail "cycle $i: no traffic after reload"
+		i=$((i + 1))
+	done
+	log "ok: $_cycles x rmmod under load, each unload accounted for"
+	_td_log "the reloads"
+
+	# --- xl network-detach under saturated TX -----------------------------------
+	before=$(_td_holds "$pv")
+	i=1
+	while [ $i -le "$_detaches" ]; do
+		sat=$(saturate $i)
+		sleep 3
+		saturating "$sat" "detach $i"
+		detach_attach "$_drvs" $i
+		kill -9 "$sat" 2>/dev/null
+		wait "$sat" 2>/dev/null
+		ping_ok "$XPN_PV_PEER" 2 "$pv" || ping_ok "$XPN_PV_PEER" 2 "$pv" ||
+			ping_ok "$XPN_PV_PEER" 2 "$pv" || fail "detach $i: no traffic over the re-attached vif"
+		i=$((i + 1))
+	done
+	touch /tmp/www/detach.done
+	after=$(_td_holds "$pv")
+	[ "$after" = "$before" ] || fail "after $_detaches detaches the driver holds $after (before: $before)"
+	log "ok: $_detaches x xl network-detach + attach under load; the new vif holds what the first held ($after)"
 }

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# xpn-lab: guest-debug (the guest kernel checks freed memory: scripts/lab.sh XPN_LAB_GUEST_DEBUG)
 # Lab guest scenario: xen_pv_net's data path against the real xen-netback.
 # Pairs with xen-datapath.dom0 (64 MiB transfer files, both ways).
 #   - the vif comes up bound to xen_pv_net with an IP, carrier on;

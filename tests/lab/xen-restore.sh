@@ -23,22 +23,17 @@ check "ping dom0 over $pv" ping_ok "$XPN_PV_PEER" 3 "$pv"
 mkdir -p /tmp/www
 busybox httpd -p 8080 -h /tmp/www
 
-# held: the grant references the driver holds (ethtool -S gauges) and its
-# interrupts.
-held() {
-	echo "grant refs $(ethtool -S "$pv" | awk '/_grant_refs:/ {s += $2} END {print s + 0}'), interrupts $(grep -c 'xen_pv_net-q' /proc/interrupts)"
-}
-before=$(held)
+before=$(driver_holds "$pv")
 log "before the cycles: $before"
 
 restore_cycles "$pv" "$CYCLES"
 pv=$(iface_by_mac "$XPN_PV_MAC" xen_pv_net) || fail "no interface after the cycles"
-after=$(held)
+after=$(driver_holds "$pv")
 log "after the cycles: $after"
 [ "$after" = "$before" ] || fail "the driver holds other resources after the cycles ($after, before: $before)"
 sha_both_ways
 ethtool -S "$pv" | grep -E 'q0_(interrupts|spurious|rx_packets|tx_packets|pages|grant)' | sed 's/^/  /'
 check "unload xen_pv_net" unload_xpn
-dmesg | grep -q 'xen_pv_net.*accounting error' && fail "accounting error at unload"
+accounting_ok || fail "accounting error at unload"
 check "kernel log clean" kernel_log_clean
 log "restore passed"

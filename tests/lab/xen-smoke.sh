@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# xpn-lab: guest-debug (the guest kernel checks freed memory: scripts/lab.sh XPN_LAB_GUEST_DEBUG)
 # Lab guest scenario (scripts/lab.sh run): smoke test in the Xen HVM domU.
 # busybox sh; /lab/lib-guest.sh is already sourced.
 #   - with xen-netfront loaded, insmod fails with EBUSY and says why;

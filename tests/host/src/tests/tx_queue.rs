@@ -598,3 +598,42 @@ fn null_response_only_after_a_head_with_extra() {
     assert_eq!(q.ids_in_use(), 0);
     drop(page);
 }
+
+#[test]
+fn lazy_completions_always_wake_a_stopped_queue() {
+    // Whatever was in flight at the last poll, once the queue must stop the
+    // backend's answers cross the event asked for: the TX interrupt comes
+    // and the queue is woken. And the event is not asked for at the next
+    // response (else laziness would spare nothing).
+    for k in [
+        0u32, 1, 2, 7, 63, 64, 65, 120, 200, 230, 235, 236, 237, 238, 240, 255,
+    ] {
+        let (_page, mut q, mut b) = rig(u32::MAX - 100);
+        q.set_lazy_completions(true);
+        let post = |q: &mut TxQueue<u32>, n: u32| {
+            for t in 0..n {
+                if q.need_stop() {
+                    break;
+                }
+                let res = q.reserve(&[piece(0, 60)], 0, None).unwrap();
+                q.post(res, t).unwrap();
+            }
+            q.push();
+        };
+        post(&mut q, k);
+        assert!(poll(&mut q).unwrap().is_empty());
+        if k > 0 {
+            assert!(q.event_ahead() > 1, "lazy with {k} in flight");
+        }
+        post(&mut q, TX_RING_SIZE as u32);
+        assert!(q.need_stop(), "the ring is full enough to stop");
+        let mut notified = false;
+        for r in take_all(&mut b) {
+            respond(&mut b, r.id, XEN_NETIF_RSP_OKAY);
+            notified |= b.push_responses();
+        }
+        assert!(notified, "no TX event with {k} in flight at the last poll");
+        assert!(!poll(&mut q).unwrap().is_empty());
+        assert!(q.can_wake(), "woken after {k}");
+    }
+}
