@@ -99,7 +99,7 @@ xpn_host_crates() {
 # 0xcccc..., or 0xaaaa... with page poisoning) and recursing into "BUG:
 # ENTRY_TRAMPOLINE stack guard page was hit" in error_entry or
 # irqentry_enter. With our driver loaded these deaths are not always the
-# emulation's (README, "lab deaths"): only reports use this.
+# emulation's (README, "Lab deaths under load"): only reports use this.
 xpn_domu_death() {
 	local first
 	first=$(grep -a -v 'module verification failed' "$1" | grep -a -m1 -E '\[domU\].*(WARNING:|BUG:|Oops|general protection|Kernel panic|xen_pv_net.*([Bb]roken|[Ee]rror|[Ff]ailed))' |

@@ -12,7 +12,7 @@
 #   - xl network-detach + network-attach with the module loaded: the
 #     interface goes away and a working one comes back, holding what the
 #     first one held (once: 20 times under load killed the domU in 2 of 2
-#     runs, scripts/lab/detach-repro.sh, a bug under investigation);
+#     runs, scripts/lab/detach-repro.sh, under investigation);
 #   - no WARN/BUG/oops/"broken" line in the kernel log (the guest kernel
 #     poisons and checks freed memory).
 CYCLES=20
