@@ -30,7 +30,8 @@
 #   results/lab-stability.md). The domU has one vCPU (scripts/lab/domU-hvm.cfg):
 #   with two, nested TCG killed it with silent triple faults in 2 of 10
 #   boots of a xen-netfront-only stress scenario; with one, in none of 20. So a
-#   boot is never retried: a dead domU is a failure to look into.
+#   boot is not retried here; scripts/test.sh boots a test again only when
+#   the domU died with Xen's own state in it (xpn_emulator_death).
 #   XPN_LAB_ACCEL=       QEMU -accel value (default: QEMU's own, which is
 #                        multi-threaded TCG), e.g. tcg,thread=single
 #   XPN_LAB_CPU=qemu64,+svm,+npt  QEMU -cpu value

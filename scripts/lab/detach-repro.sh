@@ -7,8 +7,10 @@
 # entry, once the interrupt entry reading a page-poisoned `current`), while
 # xen-netfront survived the same series (scripts/lab/teardown-reference.sh)
 # and 20 detaches under load with nothing before them passed once: the
-# deaths follow minutes of load more than the detaches themselves.
-# Not a gate until fixed: run by hand,
+# deaths follow minutes of load more than the detaches themselves: under
+# sustained traffic the domU dies so with xen-netfront too
+# (scripts/lab-load-deaths.sh, results/lab-load-deaths.md). Not a gate:
+# run by hand,
 #   XPN_LAB_GUEST_DEBUG=1 scripts/lab.sh run scripts/lab/detach-repro.sh tests/lab/xen-lifecycle.dom0
 log "detach reproduction: $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPUs"
 on_xen || fail "not running as a Xen guest"

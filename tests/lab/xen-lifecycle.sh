@@ -11,12 +11,13 @@
 #     load;
 #   - xl network-detach + network-attach with the module loaded: the
 #     interface goes away and a working one comes back, holding what the
-#     first one held (once: 20 times under load killed the domU in 2 of 2
-#     runs, scripts/lab/detach-repro.sh, under investigation);
+#     first one held (once: the lab's domU dies within minutes of
+#     sustained traffic with either driver, results/lab-load-deaths.md;
+#     scripts/lab/detach-repro.sh runs 20);
 #   - no WARN/BUG/oops/"broken" line in the kernel log (the guest kernel
 #     poisons and checks freed memory).
 CYCLES=20
-# One detach only: more kill the domU (scripts/lab/detach-repro.sh, README).
+# One detach only: the lab does not survive the minutes of load 20 take (README).
 DETACHES=1
 
 log "lifecycle: $(uname -r), $(grep -c ^processor /proc/cpuinfo) vCPUs, $CYCLES -L changes and reloads, $DETACHES detaches"
