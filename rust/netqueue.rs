@@ -28,7 +28,7 @@ use kernel::prelude::*;
 use crate::gnttab::{self, RingPage, RingRelease};
 use crate::held;
 use crate::negotiate::QueueKeys;
-use crate::netdev::{Broken, Device, DRV_NAME};
+use crate::netdev::{Broken, Device};
 use crate::netif::GrantRef;
 use crate::queue::{QueueError, RX_RING_SIZE, TX_RING_SIZE};
 use crate::ring::{EventGate, FrontRing, RingWatch};
@@ -70,8 +70,9 @@ pub(crate) struct Conn {
     evtchn_tx: u32,
     /// The RX event channel (equal to `evtchn_tx` without split channels).
     evtchn_rx: u32,
-    /// Interrupt names ("xen_pv_net-qN-tx"), NUL terminated; the irq core
-    /// keeps pointers to them while bound.
+    /// Interrupt names, as xen-netfront's ("vif<devid>-q<N>-tx" and "-rx",
+    /// or "vif<devid>-q<N>" for a shared channel), NUL terminated; the irq
+    /// core keeps pointers to them while bound.
     irq_names: [[u8; 24]; 2],
     /// Grant references claimed for the buffers: the TX ones, then the RX
     /// ones.
@@ -308,7 +309,7 @@ impl Queue {
             self.irq_rx.store(irq, Ordering::Release);
         } else {
             let [name, _] = &mut conn.irq_names;
-            let irq = self.bind(conn.evtchn_tx, Some(interrupt), name, "txrx")?;
+            let irq = self.bind(conn.evtchn_tx, Some(interrupt), name, "")?;
             self.irq_tx.store(irq, Ordering::Release);
         }
         // SAFETY: the stash is ours, as above.
@@ -317,7 +318,9 @@ impl Queue {
     }
 
     /// Binds event channel `evtchn` to `handler` with the late-EOI variant,
-    /// naming the interrupt `xen_pv_net-q<N>-<dir>` in `name`; returns the
+    /// naming the interrupt `vif<devid>-q<N>-<dir>` (`vif<devid>-q<N>` if
+    /// `dir` is empty) in `name`, after the vif's xenbus node
+    /// (`device/vif/<devid>`), as xen-netfront does; returns the
     /// irq. (An unbound channel is freed by teardown.)
     fn bind(
         &self,
@@ -326,7 +329,7 @@ impl Queue {
         name: &mut [u8; 24],
         dir: &str,
     ) -> Result<c_int> {
-        irq_name(name, self.index, dir);
+        irq_name(name, self.dev().xb().name(), self.index, dir);
         // SAFETY: the queue outlives the binding (unbound in teardown);
         // `name` lives in `conn` as long as the binding.
         let irq = unsafe {
@@ -494,8 +497,9 @@ unsafe extern "C" fn interrupt_rx(irq: c_int, dev_id: *mut c_void) -> sys::irqre
     unsafe { handle_irq(irq, dev_id, Queue::rx_interrupt) }
 }
 
-/// Writes `DRV_NAME-q<index>-<dir>` NUL terminated into `out`.
-fn irq_name(out: &mut [u8; 24], index: usize, dir: &str) {
+/// Writes `vif<devid>-q<index>-<dir>` (no `-<dir>` if `dir` is empty) NUL
+/// terminated into `out`, `devid` the last part of the xenbus `nodename`.
+fn irq_name(out: &mut [u8; 24], nodename: &str, index: usize, dir: &str) {
     struct W<'a>(&'a mut [u8], usize);
     impl fmt::Write for W<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -512,6 +516,10 @@ fn irq_name(out: &mut [u8; 24], index: usize, dir: &str) {
         }
     }
     out.fill(0);
-    let name = DRV_NAME.to_str().unwrap_or("xen_pv_net");
-    let _ = fmt::Write::write_fmt(&mut W(out, 0), format_args!("{name}-q{index}-{dir}"));
+    let devid = nodename.rsplit('/').next().unwrap_or(nodename);
+    let sep = if dir.is_empty() { "" } else { "-" };
+    let _ = fmt::Write::write_fmt(
+        &mut W(out, 0),
+        format_args!("vif{devid}-q{index}{sep}{dir}"),
+    );
 }

@@ -266,7 +266,7 @@ detach_attach() {
 # per-queue ethtool -S gauges) and its interrupts; equal for equal queue
 # counts unless something leaked.
 driver_holds() {
-	echo "grant refs $(ethtool -S "$1" | awk '/_grant_refs:/ {s += $2} END {print s + 0}'), interrupts $(grep -c 'xen_pv_net-q' /proc/interrupts)"
+	echo "grant refs $(ethtool -S "$1" | awk '/_grant_refs:/ {s += $2} END {print s + 0}'), interrupts $(grep -c -- ' vif[0-9]*-q[0-9]' /proc/interrupts)"
 }
 
 # accounting_ok: no unload so far found pages or grant references of ours

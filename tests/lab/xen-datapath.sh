@@ -3,6 +3,8 @@
 # Lab guest scenario: xen_pv_net's data path against the real xen-netback.
 # Pairs with xen-datapath.dom0 (64 MiB transfer files, both ways).
 #   - the vif comes up bound to xen_pv_net with an IP, carrier on;
+#   - its interrupts are named as xen-netfront's: vif<devid>-q<N>-tx and
+#     -rx for each queue (split event channels, as xen-netback offers);
 #   - 100 pings to dom0 with 0% loss;
 #   - iperf3 TCP guest->dom0 and dom0->guest (-R), UDP, all complete;
 #   - a 64 MiB random file each way arrives with the same sha256;
@@ -15,6 +17,18 @@ pv=$(pv_up xen_pv_net 60) || fail "no interface with MAC $XPN_PV_MAC bound to xe
 log "PV interface: $pv (driver $(iface_driver "$pv"))"
 wait_link "$pv" 30 || fail "$pv: no carrier"
 ip addr show dev "$pv" | grep -q "inet $XPN_PV_IP/" || fail "$pv has no address"
+devid=$(basename "$(readlink "/sys/class/net/$pv/device")")
+devid=${devid#vif-}
+nq=$(ls -d "/sys/class/net/$pv/queues/tx-"* | wc -l)
+q=0
+while [ $q -lt "$nq" ]; do
+	for dir in tx rx; do
+		grep -q " vif$devid-q$q-$dir\$" /proc/interrupts ||
+			fail "no interrupt named vif$devid-q$q-$dir: $(grep -o ' vif[^ ]*$' /proc/interrupts | tr '\n' ' ')"
+	done
+	q=$((q + 1))
+done
+log "ok: interrupts vif$devid-q0..$((nq - 1))-tx/-rx"
 
 check "ping dom0 100 times, 0% loss" ping_n "$XPN_PV_PEER" 100 "$pv"
 
