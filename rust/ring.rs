@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Typed Xen shared rings (`io/ring.h`): the front half the driver uses,
-//! and (for the tests only) the back half a simulated backend drives.
+//! Typed Xen shared rings (`io/ring.h`): the front half the driver uses.
+//! The back half, which the tests' backends drive, is in `back_ring.rs`.
 //!
 //! A shared ring lives in one page: a 64-byte header holding the four
 //! free-running indices (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`)
@@ -71,47 +71,6 @@ impl fmt::Display for RingError {
     }
 }
 
-/// Errors detected by the backend half of a shared ring.
-#[cfg(test)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BackRingError {
-    /// The frontend's `req_prod` claims more requests than fit in the ring
-    /// (`RING_REQUEST_PROD_OVERFLOW`).
-    RequestOverflow {
-        /// The `req_prod` value read from the shared page.
-        req_prod: RingIdx,
-        /// Our request consumer index.
-        req_cons: RingIdx,
-        /// Our private response producer index.
-        rsp_prod: RingIdx,
-    },
-    /// A response was produced without a consumed request to answer.
-    NoRequestToAnswer,
-}
-
-#[cfg(test)]
-impl fmt::Display for BackRingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            BackRingError::RequestOverflow {
-                req_prod,
-                req_cons,
-                rsp_prod,
-            } => write!(
-                f,
-                "frontend req_prod {} claims {} requests, more than the ring holds (req_cons {}, rsp_prod {})",
-                req_prod,
-                req_prod.wrapping_sub(rsp_prod),
-                req_cons,
-                rsp_prod
-            ),
-            BackRingError::NoRequestToAnswer => {
-                write!(f, "response produced without a consumed request")
-            }
-        }
-    }
-}
-
 /// Returns whether the other end must be notified after moving a producer
 /// index from `old` to `new` when it asked to be woken at `event`
 /// (`RING_PUSH_*_AND_CHECK_NOTIFY`): `(new - event) < (new - old)` in
@@ -136,14 +95,29 @@ const fn max(a: usize, b: usize) -> usize {
 }
 
 /// Raw access to a shared ring page. All accesses are volatile.
+///
+/// Built only by the ring constructors (the front half here, the back half
+/// of the test backends in `back_ring.rs`), whose contracts make `base` a
+/// live, page-aligned shared ring page.
 #[derive(Clone, Copy)]
-struct Sring {
+pub(crate) struct Sring {
     base: NonNull<u8>,
 }
 
 impl Sring {
+    /// Wraps a shared ring page.
+    ///
+    /// # Safety
+    ///
+    /// `base` must satisfy the contract of [`FrontRing::new`] (or of the
+    /// back half's `attach`) for as long as the result or anything built
+    /// from it is used.
+    pub(crate) const unsafe fn from_page(base: NonNull<u8>) -> Self {
+        Sring { base }
+    }
+
     /// Reads a header index.
-    fn read_idx(&self, offset: usize) -> RingIdx {
+    pub(crate) fn read_idx(&self, offset: usize) -> RingIdx {
         // SAFETY: by the contract of the ring constructors (which covers
         // anything built from a ring, such as a `RingWatch`) `base` points
         // to a live, page-aligned page of `XEN_PAGE_SIZE` bytes; `offset` is one of
@@ -153,7 +127,7 @@ impl Sring {
     }
 
     /// Writes a header index.
-    fn write_idx(&self, offset: usize, value: RingIdx) {
+    pub(crate) fn write_idx(&self, offset: usize, value: RingIdx) {
         // SAFETY: as in `read_idx`; the page is writable by contract.
         unsafe { ptr::write_volatile(self.base.as_ptr().add(offset).cast::<u32>(), value) }
     }
@@ -163,7 +137,7 @@ impl Sring {
     /// `size` must be a non-zero power of two such that `size` entries of
     /// `entry` bytes fit in the page after the header (checked by the
     /// callers' compile-time asserts).
-    fn entry(&self, idx: RingIdx, size: u32, entry: usize) -> *mut u8 {
+    pub(crate) fn entry(&self, idx: RingIdx, size: u32, entry: usize) -> *mut u8 {
         let slot = (idx & size.wrapping_sub(1)) as usize;
         // SAFETY: `slot < size` and `SRING_ENTRIES_OFFSET + size * entry <=
         // XEN_PAGE_SIZE` (compile-time checked), so the result stays inside
@@ -202,7 +176,7 @@ pub(crate) struct SharedIndices {
 }
 
 #[cfg(test)]
-fn read_indices(s: &Sring) -> SharedIndices {
+pub(crate) fn read_indices(s: &Sring) -> SharedIndices {
     SharedIndices {
         req_prod: s.read_idx(SRING_REQ_PROD_OFFSET),
         req_event: s.read_idx(SRING_REQ_EVENT_OFFSET),
@@ -412,7 +386,8 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     pub(crate) unsafe fn new_at(page: NonNull<u8>, start: RingIdx) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::LAYOUT_OK;
-        let sring = Sring { base: page };
+        // SAFETY: the caller guarantees the contract of `from_page`.
+        let sring = unsafe { Sring::from_page(page) };
         sring.init(start);
         FrontRing {
             sring,
@@ -572,184 +547,6 @@ impl<Req: Copy, Rsp: Copy> FrontRing<Req, Rsp> {
     /// cannot borrow the ring (see [`RingWatch`]).
     pub(crate) fn watch(&self) -> RingWatch {
         RingWatch { sring: self.sring }
-    }
-
-    /// Reads the four shared indices.
-    #[cfg(test)]
-    pub(crate) fn shared_indices(&self) -> SharedIndices {
-        read_indices(&self.sring)
-    }
-}
-
-/// The backend half of a shared ring: consumes requests, produces responses.
-///
-/// The driver itself never uses this; it exists for the simulated backends
-/// of the tests.
-#[cfg(test)]
-pub(crate) struct BackRing<Req, Rsp> {
-    sring: Sring,
-    /// Private response producer (`rsp_prod_pvt`).
-    rsp_prod_pvt: RingIdx,
-    /// Last response producer index written to the shared page.
-    rsp_prod_pub: RingIdx,
-    /// Request consumer (`req_cons`).
-    req_cons: RingIdx,
-    /// Last validated `req_prod`.
-    req_prod_seen: RingIdx,
-    _marker: PhantomData<(Req, Rsp)>,
-}
-
-#[cfg(test)]
-// SAFETY: same reasoning as for `FrontRing`: exclusive backend handle,
-// volatile accesses only.
-unsafe impl<Req: Send, Rsp: Send> Send for BackRing<Req, Rsp> {}
-
-#[cfg(test)]
-impl<Req: Copy, Rsp: Copy> BackRing<Req, Rsp> {
-    /// Size in bytes of one ring entry.
-    pub(crate) const ENTRY_SIZE: usize = entry_size::<Req, Rsp>();
-    /// Number of entries.
-    pub(crate) const SIZE: u32 = const_ring_size(XEN_PAGE_SIZE, Self::ENTRY_SIZE);
-
-    const LAYOUT_OK: () = {
-        assert!(Self::SIZE > 0);
-        assert!(Self::SIZE.is_power_of_two());
-        assert!(SRING_ENTRIES_OFFSET + Self::SIZE as usize * Self::ENTRY_SIZE <= XEN_PAGE_SIZE);
-    };
-
-    /// Attaches to a shared ring already initialised by the frontend, with
-    /// private indices starting at `start` (`BACK_RING_ATTACH`).
-    ///
-    /// # Safety
-    ///
-    /// Same contract as [`FrontRing::new`], with "frontend" and "backend"
-    /// swapped: `page` must be a valid, page-aligned, writable page that
-    /// outlives the ring, accessed otherwise only by the frontend, and at
-    /// most one `BackRing` may exist for it.
-    pub(crate) unsafe fn attach(page: NonNull<u8>, start: RingIdx) -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = Self::LAYOUT_OK;
-        BackRing {
-            sring: Sring { base: page },
-            rsp_prod_pvt: start,
-            rsp_prod_pub: start,
-            req_cons: start,
-            req_prod_seen: start,
-            _marker: PhantomData,
-        }
-    }
-
-    /// Number of entries in the ring.
-    pub(crate) fn size(&self) -> u32 {
-        Self::SIZE
-    }
-
-    /// Request consumer index (`req_cons`).
-    pub(crate) fn req_cons(&self) -> RingIdx {
-        self.req_cons
-    }
-
-    /// Private response producer index (`rsp_prod_pvt`).
-    pub(crate) fn rsp_prod_pvt(&self) -> RingIdx {
-        self.rsp_prod_pvt
-    }
-
-    /// Reads and validates the frontend's `req_prod`
-    /// (`RING_REQUEST_PROD_OVERFLOW`), then returns the number of requests
-    /// that may be consumed (`XEN_RING_NR_UNCONSUMED_REQUESTS`).
-    pub(crate) fn unconsumed_requests(&mut self) -> Result<u32, BackRingError> {
-        let prod = self.sring.read_idx(SRING_REQ_PROD_OFFSET);
-        if prod.wrapping_sub(self.rsp_prod_pvt) > Self::SIZE
-            || prod.wrapping_sub(self.req_cons) > Self::SIZE
-        {
-            return Err(BackRingError::RequestOverflow {
-                req_prod: prod,
-                req_cons: self.req_cons,
-                rsp_prod: self.rsp_prod_pvt,
-            });
-        }
-        fence(Ordering::Acquire);
-        self.req_prod_seen = prod;
-        Ok(self.pending_requests())
-    }
-
-    /// Requests validated by the last [`BackRing::unconsumed_requests`] and
-    /// not consumed yet, bounded by the free response space.
-    pub(crate) fn pending_requests(&self) -> u32 {
-        let req = self.req_prod_seen.wrapping_sub(self.req_cons);
-        let rsp = Self::SIZE.saturating_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
-        if req < rsp {
-            req
-        } else {
-            rsp
-        }
-    }
-
-    /// Copies the next request out of the page and advances `req_cons`.
-    pub(crate) fn take_request(&mut self) -> Option<Req> {
-        if self.pending_requests() == 0 {
-            return None;
-        }
-        let idx = self.req_cons;
-        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
-        // SAFETY: in-bounds and aligned (see `FrontRing::next_request_slot`);
-        // the request was published before the validated `req_prod`.
-        let req = unsafe { ptr::read_volatile(p.cast::<Req>()) };
-        self.req_cons = idx.wrapping_add(1);
-        Some(req)
-    }
-
-    /// Writes `rsp` into the next response slot and advances `rsp_prod_pvt`.
-    /// Fails if every consumed request has already been answered.
-    pub(crate) fn next_response_slot(&mut self, rsp: Rsp) -> Result<RingIdx, BackRingError> {
-        if self.req_cons.wrapping_sub(self.rsp_prod_pvt) == 0 {
-            return Err(BackRingError::NoRequestToAnswer);
-        }
-        let idx = self.rsp_prod_pvt;
-        let p = self.sring.entry(idx, Self::SIZE, Self::ENTRY_SIZE);
-        // SAFETY: in-bounds and aligned; the slot belongs to a request we
-        // already consumed, so the frontend does not touch it.
-        unsafe { ptr::write_volatile(p.cast::<Rsp>(), rsp) };
-        self.rsp_prod_pvt = idx.wrapping_add(1);
-        Ok(idx)
-    }
-
-    /// Publishes responses and returns whether the frontend must be notified
-    /// (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
-    pub(crate) fn push_responses(&mut self) -> bool {
-        let old = self.rsp_prod_pub;
-        let new = self.rsp_prod_pvt;
-        fence(Ordering::Release);
-        self.sring.write_idx(SRING_RSP_PROD_OFFSET, new);
-        self.rsp_prod_pub = new;
-        fence(Ordering::SeqCst);
-        let event = self.sring.read_idx(SRING_RSP_EVENT_OFFSET);
-        need_notify(old, new, event)
-    }
-
-    /// Batched variant of [`BackRing::final_check_for_requests`]: returns
-    /// whether at least `n` requests are available; if not, asks to be
-    /// notified once they are (`req_event = req_cons + n`) and checks again
-    /// after a full barrier.
-    pub(crate) fn wait_for_requests(&mut self, n: u32) -> Result<bool, BackRingError> {
-        if self.unconsumed_requests()? >= n {
-            return Ok(true);
-        }
-        self.sring
-            .write_idx(SRING_REQ_EVENT_OFFSET, self.req_cons.wrapping_add(n));
-        fence(Ordering::SeqCst);
-        Ok(self.unconsumed_requests()? >= n)
-    }
-
-    /// `RING_FINAL_CHECK_FOR_REQUESTS`.
-    pub(crate) fn final_check_for_requests(&mut self) -> Result<bool, BackRingError> {
-        if self.unconsumed_requests()? != 0 {
-            return Ok(true);
-        }
-        self.sring
-            .write_idx(SRING_REQ_EVENT_OFFSET, self.req_cons.wrapping_add(1));
-        fence(Ordering::SeqCst);
-        Ok(self.unconsumed_requests()? != 0)
     }
 
     /// Reads the four shared indices.

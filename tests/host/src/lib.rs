@@ -37,6 +37,9 @@ mod netif;
 #[path = "../../../rust/ring.rs"]
 mod ring;
 
+#[path = "../../../rust/back_ring.rs"]
+mod back_ring;
+
 #[path = "../../../rust/grant.rs"]
 mod grant;
 

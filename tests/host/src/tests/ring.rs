@@ -3,10 +3,9 @@
 //! Shared ring arithmetic, notification rules and producer validation.
 
 use super::common::SharedPage;
+use crate::back_ring::{BackRing, BackRingError};
 use crate::netif::*;
-use crate::ring::{
-    need_notify, BackRing, BackRingError, EventGate, FrontRing, GateError, RingError, RingWatch,
-};
+use crate::ring::{need_notify, EventGate, FrontRing, GateError, RingError, RingWatch};
 
 type Front = FrontRing<TxRequest, TxResponse>;
 type Back = BackRing<TxRequest, TxResponse>;

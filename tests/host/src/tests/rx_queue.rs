@@ -4,10 +4,10 @@
 //! malformed responses.
 
 use super::common::{rx_queue, SharedPage};
+use crate::back_ring::BackRing;
 use crate::grant::GrantPool;
 use crate::netif::*;
 use crate::queue::*;
-use crate::ring::BackRing;
 use crate::rx_queue::*;
 
 type Back = BackRing<RxRequest, RxResponse>;

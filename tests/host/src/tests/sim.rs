@@ -13,10 +13,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::common::{GrantTable, Rng, SharedPage};
+use crate::back_ring::BackRing;
 use crate::grant::GrantPool;
 use crate::netif::*;
 use crate::queue::*;
-use crate::ring::BackRing;
 use crate::rx_queue::*;
 use crate::tx_queue::*;
 

@@ -5,10 +5,10 @@
 use std::mem::MaybeUninit;
 
 use super::common::{tx_queue, SharedPage};
+use crate::back_ring::BackRing;
 use crate::grant::{GrantError, GrantPool};
 use crate::netif::*;
 use crate::queue::*;
-use crate::ring::BackRing;
 use crate::tx_queue::*;
 
 type Back = BackRing<TxRequest, TxResponse>;
