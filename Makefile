@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/build  build against another kernel build tree
 #   make clean
 #   make modules_install      (INSTALL_MOD_PATH=... honoured)
+#   make -s dkms-files        list the files of the DKMS source tree
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 PWD := $(shell pwd)
@@ -14,6 +15,13 @@ PWD := $(shell pwd)
 # a wall of compiler errors.
 KCONFIG := $(KDIR)/include/config/auto.conf
 xpn_cfg = $(shell sed -n 's/^$(1)=//p' $(KCONFIG) 2>/dev/null)
+
+# What DKMS gets (/usr/src/xen_pv_net-VERSION): the sources, the build files
+# and the PRE_BUILD hook, no build output. scripts/dkms.sh and the Debian
+# package (debian/rules) both install this list.
+DKMS_FILES = Kbuild Makefile dkms.conf helpers.c helpers.h version.c \
+	$(sort $(filter-out rust/bindings_generated.rs rust/back_ring.rs,$(wildcard rust/*.rs)) $(wildcard rust/*.h)) \
+	rust/bindgen_parameters scripts/headers-rust.sh
 
 all: modules
 
@@ -34,8 +42,11 @@ modules: check
 modules_install: modules
 	$(MAKE) -C $(KDIR) M=$(PWD) modules_install
 
+dkms-files:
+	@echo $(DKMS_FILES)
+
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(PWD) clean; fi
 	rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.cmd rust/.bindings_generated.rs.d
 
-.PHONY: all check modules modules_install clean
+.PHONY: all check modules modules_install dkms-files clean

@@ -20,10 +20,9 @@ xpn_chroot bash -euo pipefail -c '
 	fi
 	rm -rf "$src"; mkdir -p "$src"
 	cd /xpn/src
-	# Only what the package needs: sources, build files, no build output.
-	cp -r --parents Kbuild Makefile dkms.conf helpers.c helpers.h rust/*.rs rust/*.h \
-		rust/bindgen_parameters "$src"/
-	rm -f "$src/rust/bindings_generated.rs"
+	# Only what the package needs (the Makefile lists it, as for the Debian
+	# package): sources, build files, the PRE_BUILD hook, no build output.
+	cp --parents $(make -s dkms-files) "$src"/
 	dkms add -q xen_pv_net/"$ver" >&2
 	dkms build -q xen_pv_net/"$ver" -k "$krel" >&2 || {
 		cat /var/lib/dkms/xen_pv_net/"$ver"/build/make.log >&2 2>/dev/null; exit 1; }

@@ -280,7 +280,7 @@ module_ko() {
 		return
 	fi
 	files=$(cd "$XPN_TOP" && git ls-files -co --exclude-standard -- \
-		Makefile Kbuild ':(glob)*.c' ':(glob)*.h' ':(glob)rust/**' | LC_ALL=C sort)
+		Makefile Kbuild dkms.conf ':(glob)*.c' ':(glob)*.h' ':(glob)rust/**' | LC_ALL=C sort)
 	digest=$( (echo "$KREL"; cd "$XPN_TOP" && for f in $files; do
 		[ -f "$f" ] && { echo "$f"; cat "$f"; }; done) | sha256sum | cut -c1-16)
 	out=$XPN_LAB/module/$digest/xen_pv_net.ko

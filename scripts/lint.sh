@@ -18,6 +18,9 @@ xpn_chroot env CARGO_TARGET_DIR=/var/tmp/xpn-host-target CARGO_HOME=/var/tmp/xpn
 pkg=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$XPN_TOP/dkms.conf")
 grep -q "VERSION: &CStr = c\"$pkg\";" "$XPN_TOP/rust/ethtool.rs" || {
 	echo "rust/ethtool.rs VERSION differs from dkms.conf PACKAGE_VERSION $pkg" >&2; rc=1; }
+# So does the Debian package (debian/changelog's latest entry).
+head -n1 "$XPN_TOP/debian/changelog" | grep -q "^xen-pv-net ($pkg) " || {
+	echo "debian/changelog's latest version differs from dkms.conf PACKAGE_VERSION $pkg" >&2; rc=1; }
 "$XPN_TOP/scripts/kernel-rust.sh" >/dev/null
 xpn_chroot sh -c '
 	set -e

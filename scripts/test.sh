@@ -123,6 +123,9 @@ dkms_install() {
 	grep -q '^AUTOINSTALL="yes"' "$XPN_TOP/dkms.conf"
 }
 run dkms dkms_install
+# The Debian package, installed with apt into a throwaway copy of the root
+# made a stock trixie system first, then purged (Documentation/packaging.rst).
+run deb-install "$XPN_TOP/tests/deb-install.sh"
 # The lab tests use the module DKMS built and installed.
 XPN_MODULE=$XPN_ROOT/lib/modules/$krel/updates/dkms/xen_pv_net.ko
 export XPN_MODULE
