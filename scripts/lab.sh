@@ -26,6 +26,8 @@
 #   XPN_LAB_TIMEOUT=900  overall limit of a boot, seconds
 #   XPN_LAB_STALL=240    limit without any new console output, seconds
 #   XPN_LAB_QUIET=1      do not stream the console (the log is still saved)
+#   XPN_LAB_DOM0_FILES=  files (space-separated paths) put into dom0's /lab/
+#                        for its scenario, e.g. the userspace backend
 #   The emulated machine (scripts/lab-stability.sh compares such settings;
 #   results/lab-stability.md). The domU has one vCPU (scripts/lab/domU-hvm.cfg):
 #   with two, nested TCG killed it with silent triple faults in 2 of 10
@@ -486,6 +488,11 @@ do_run() {
 	mkdir -p "$stage/lab"
 	make_domU_initrd "$guest" "$stage/lab/domU.cpio"
 	[ -z "$dom0" ] || install -m 0755 "$dom0" "$stage/lab/dom0-scenario.sh"
+	local f
+	for f in ${XPN_LAB_DOM0_FILES:-}; do
+		[ -f "$f" ] || xpn_die "XPN_LAB_DOM0_FILES: no file $f"
+		install -m 0755 "$f" "$stage/lab/"
+	done
 	xpn_lab_cpio "$stage" "$XPN_ROOT$RUN_DIR/dom0-run.cpio"
 	cat "$LAB_IMG/dom0-base.cpio" "$XPN_ROOT$RUN_DIR/dom0-run.cpio" >"$XPN_ROOT$RUN_DIR/dom0.cpio"
 	rm -rf "$stage" "$XPN_ROOT$RUN_DIR/dom0-run.cpio"
@@ -530,6 +537,6 @@ run-native)
 	[ $# -eq 2 ] || xpn_die "usage: $0 run-native GUEST_SCRIPT"
 	do_run_native "$2" ;;
 *)
-	sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2 ;;
 esac

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # rustfmt and clippy on the Rust sources, with the kernel's own toolchain:
-# clippy on the host crate (the kernel-independent modules), and on the
+# clippy on the host crate (the kernel-independent modules) and the lab's
+# userspace backend, and on the
 # whole module through the kernel build (CLIPPY=1 enables the kernel's
 # clippy lints), in a scratch copy of the sources. Any warning fails.
 . "$(dirname "$0")/lib.sh"
@@ -10,10 +11,13 @@ xpn_need_root
 krel=$("$XPN_TOP/scripts/toolchain.sh")
 xpn_host_crates
 rc=0
-xpn_chroot sh -c "rustfmt --edition 2021 --check $XPN_SRC_IN_ROOT/rust/*.rs $XPN_SRC_IN_ROOT/tests/host/src/*.rs $XPN_SRC_IN_ROOT/tests/host/src/tests/*.rs" || {
+xpn_chroot sh -c "rustfmt --edition 2021 --check $XPN_SRC_IN_ROOT/rust/*.rs $XPN_SRC_IN_ROOT/tests/host/src/*.rs $XPN_SRC_IN_ROOT/tests/host/src/tests/*.rs $XPN_SRC_IN_ROOT/tests/backend/src/*.rs" || {
 	echo "rustfmt: sources are not formatted (run rustfmt --edition 2021 on them)" >&2; rc=1; }
 xpn_chroot env CARGO_TARGET_DIR=/var/tmp/xpn-host-target CARGO_HOME=/var/tmp/xpn-cargo \
 	cargo clippy --offline --manifest-path "$XPN_SRC_IN_ROOT/tests/host/Cargo.toml" --all-targets -- -D warnings || rc=1
+# The lab's userspace backend (tests/backend), tests included.
+xpn_chroot env CARGO_TARGET_DIR=/var/tmp/xpn-backend-target CARGO_HOME=/var/tmp/xpn-cargo \
+	cargo clippy --offline --manifest-path "$XPN_SRC_IN_ROOT/tests/backend/Cargo.toml" --all-targets -- -D warnings || rc=1
 # ethtool -i reports the DKMS package version.
 pkg=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$XPN_TOP/dkms.conf")
 grep -q "VERSION: &CStr = c\"$pkg\";" "$XPN_TOP/rust/ethtool.rs" || {

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: GPL-2.0
+# xpn-lab: guest-debug (the guest kernel checks freed memory: scripts/lab.sh XPN_LAB_GUEST_DEBUG)
+# Lab guest scenario: the PV frontend against a backend that lies
+# (xen-hostile.dom0 serves the vifs from the userspace backend tests/backend).
+# HOSTILE_DRIVER (xen_pv_net, default, or xen-netfront) is set by the
+# harness, scripts/lab-hostile.sh, which puts it in front of this file.
+#
+# For each mode dom0 announces: the vif appears, bound to the driver, comes
+# up as 10.0.2.2/24 and pings the backend (10.0.2.1); in honest mode a
+# 4 MiB file each way keeps its sha256. Then the guest arms the mode (a ping
+# with 1234 bytes of payload), keeps traffic on the vif for a few seconds
+# and reports, as one line
+#   XPN-HOSTILE k=K mode=MODE driver=DRIVER outcome=OUTCOME detail=...
+# what it saw: WARN (a WARNING/BUG/Oops in the kernel log), other-vif (the
+# normal vif, served by xen-netback, stopped working), hang (the vif was
+# not removed within 60 s once dom0 stopped the backend), honest-failed
+# (honest mode did not carry the traffic), or handled. A guest that dies
+# reports nothing: the harness sees the mode started without a result.
+# After the last mode the module must unload.
+
+drv=${HOSTILE_DRIVER:-xen_pv_net}
+case $drv in
+xen_pv_net) names=xen_pv_net ;;
+xen-netfront) names="vif xen-netfront" ;;
+*) fail "unknown HOSTILE_DRIVER $drv" ;;
+esac
+log "hostile backend: driver $drv"
+on_xen || fail "not running as a Xen guest"
+if [ "$drv" = xen_pv_net ]; then
+	check "insmod $XPN_KO" load_xpn
+else
+	check "modprobe xen-netfront" load_netfront
+fi
+pv=$(pv_up "$names" 60) || fail "no normal vif bound to $drv"
+wait_link "$pv" 30 || fail "$pv: no carrier"
+check "ping dom0 over the normal vif $pv" ping_ok "$XPN_PV_PEER" 3 "$pv"
+mkdir -p /tmp/www
+busybox httpd -p 8080 -h /tmp/www
+
+peer=10.0.2.1
+k=${HOSTILE_START:-0}
+while :; do
+	# The next mode, or the end.
+	n=0
+	while ! wget -q -O /tmp/mode "http://$XPN_PV_PEER/hostile/mode-$k" 2>/dev/null; do
+		wget -q -O /dev/null "http://$XPN_PV_PEER/hostile/all-done" 2>/dev/null && break 2
+		n=$((n + 1))
+		[ $n -le 180 ] || fail "dom0 announced no mode $k"
+		sleep 1
+	done
+	read -r mode devid mac </tmp/mode
+	echo "XPN-HOSTILE-START k=$k mode=$mode driver=$drv"
+	mark=$(dmesg | wc -l)
+	outcome=handled
+	detail=
+	hif=$(wait_for_iface "$mac" "$names" 60 2>/dev/null) || true
+	if [ -z "$hif" ]; then
+		detail="no interface for the vif"
+	else
+		iface_up "$hif" 10.0.2.2/24
+		wait_link "$hif" 20 || detail="no carrier;"
+		if ping_ok "$peer" 3 "$hif" 2>/dev/null; then
+			detail="$detail ping ok before arming;"
+		else
+			detail="$detail no ping before arming;"
+			[ "$mode" != honest ] || outcome=honest-failed
+		fi
+		if [ "$mode" = honest ]; then
+			# 4 MiB each way, checked by sha256.
+			got=$(wget -q -T 60 -O - "http://$peer/blob-4M" | sha256sum | cut -d' ' -f1)
+			want=$(wget -q -O - "http://$XPN_PV_PEER/blob-4M.sha256")
+			if [ -n "$want" ] && [ "$got" = "$want" ]; then detail="$detail 4 MiB down sha256 ok;"
+			else detail="$detail 4 MiB down sha256 differs;"; outcome=honest-failed; fi
+			head -c 4194304 /dev/urandom >"/tmp/www/up-$k.bin"
+			upsha=$(sha256sum "/tmp/www/up-$k.bin" | cut -d' ' -f1)
+			touch "/tmp/www/up-$k.ready"
+			wait_http "http://$XPN_PV_PEER/hostile/up-$k.sha" 120 || true
+			if [ "$(wget -q -O - "http://$XPN_PV_PEER/hostile/up-$k.sha")" = "$upsha" ]; then
+				detail="$detail 4 MiB up sha256 ok;"
+			else detail="$detail 4 MiB up sha256 differs;"; outcome=honest-failed; fi
+			rm -f "/tmp/www/up-$k.bin"
+		else
+			# Arm, then traffic both ways for a few seconds.
+			ping -c 1 -s 1234 -W 2 -I "$hif" "$peer" >/dev/null 2>&1
+			ping -c 25 -i 0.2 -W 1 -I "$hif" "$peer" >/dev/null 2>&1 &
+			p=$!
+			wget -q -T 10 -O /dev/null "http://$peer/blob-4M" 2>/dev/null &
+			w=$!
+			sleep 5
+			kill $p $w 2>/dev/null
+			wait $p $w 2>/dev/null
+		fi
+		st="carrier=$(cat "/sys/class/net/$hif/carrier" 2>/dev/null) rx_errors=$(cat "/sys/class/net/$hif/statistics/rx_errors" 2>/dev/null) rx_dropped=$(cat "/sys/class/net/$hif/statistics/rx_dropped" 2>/dev/null) tx_errors=$(cat "/sys/class/net/$hif/statistics/tx_errors" 2>/dev/null)"
+		detail="$detail $st;"
+	fi
+	ping_ok "$XPN_PV_PEER" 3 "$pv" 2>/dev/null || ping_ok "$XPN_PV_PEER" 3 "$pv" 2>/dev/null || {
+		outcome=other-vif; detail="$detail the normal vif $pv stopped working;"; }
+	# What the kernel said meanwhile.
+	dmesg | tail -n +$((mark + 1)) >/tmp/mode.dmesg
+	sed 's/^/  dmesg: /' /tmp/mode.dmesg | head -n 12
+	first=$(grep -E 'xen_pv_net|xen_netfront|vif' /tmp/mode.dmesg | grep -v -e 'renamed from' -e 'link becomes ready' -e 'connected to backend' -e 'forcefully removed' | head -n1 |
+		sed 's/^\[[ 0-9.]*\] //')
+	[ -z "$first" ] || detail="$detail log: $first"
+	if grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
+		outcome=WARN
+	fi
+	# dom0 stops the backend, which removes the vif.
+	touch "/tmp/www/hostile-$k.done"
+	n=0
+	# (By MAC and device: the next mode's vif may get the same name.)
+	while [ -e "/sys/bus/xen/devices/vif-$devid" ] || iface_by_mac "$mac" >/dev/null; do
+		n=$((n + 1))
+		if [ $n -gt 60 ]; then
+			[ "$outcome" != handled ] || outcome=hang
+			detail="$detail vif not removed within 60 s;"
+			break
+		fi
+		sleep 1
+	done
+	wait_http "http://$XPN_PV_PEER/hostile/removed-$k" 120 || fail "dom0 did not finish mode $k"
+	echo "XPN-HOSTILE k=$k mode=$mode driver=$drv outcome=$outcome detail=$(echo "$detail" | tr -s ' ' | sed 's/^ //')"
+	k=$((k + 1))
+done
+
+# The module unloads (its devices unbound first), and ours found nothing
+# unaccounted for.
+if [ "$drv" = xen_pv_net ]; then
+	check "unload xen_pv_net" unload_xpn
+	check "no accounting error at unload" accounting_ok
+else
+	check "unload xen-netfront" sh -c 'for d in /sys/bus/xen/drivers/vif/vif-*; do [ -e "$d" ] && echo "${d##*/}" >/sys/bus/xen/drivers/vif/unbind; done; /sbin/rmmod xen-netfront'
+fi
+log "hostile: all modes done"
