@@ -110,12 +110,19 @@ xpn_host_crates() {
 # (results/lab-load-deaths.md): a boot that ends so is the emulation's, and
 # the suite boots again (scripts/test.sh).
 xpn_emulator_death() {
-	local state rip
-	grep -aEq '\(XEN\) d[1-9][0-9]*v[0-9]+ Triple fault' "$1" || return 1
 	if grep -a -v 'module verification failed' "$1" |
 		grep -aqE '\[domU\].*(WARNING:|BUG:|Oops|general protection|Kernel panic|xen_pv_net.*([Bb]roken|[Ee]rror|[Ff]ailed))'; then
 		return 1
 	fi
+	xpn_emulator_state "$1"
+}
+# xpn_emulator_state LOG: the same test of the dumped state alone, for boots
+# whose guest reports errors by design (the hostile-backend scenario, in
+# which the driver disables vifs): a guest WARNING is judged by that
+# scenario itself.
+xpn_emulator_state() {
+	local state rip
+	grep -aEq '\(XEN\) d[1-9][0-9]*v[0-9]+ Triple fault' "$1" || return 1
 	state=$(grep -a -A16 'Dumping Dom[1-9][0-9]* vcpu' "$1" || true)
 	echo "$state" | grep -aqE '\(XEN\) ds: .* cs: e008' || return 1
 	rip=$(echo "$state" | grep -a -m1 -o 'RIP: *e008:\[<[0-9a-f]*>\]' | grep -o 'ffff82d0[0-9a-f]*' || true)
