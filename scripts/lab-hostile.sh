@@ -76,7 +76,8 @@ head = ("Made by `scripts/lab-hostile.sh` on %s (Xen 4.20 under QEMU %s TCG, HVM
         "responsive, the normal vif kept working, the hostile vif was removed when the backend "
         "went away; the cell shows the driver's first log line), WARN (a kernel warning or "
         "oops), crash (the domU died), hang (the vif was not removed, or the mode never ended), "
-        "other-vif (the normal vif stopped working), honest-failed. Details per mode: "
+        "other-vif (the normal vif stopped working), no-vif (no interface for the vif, no reason logged), "
+        "honest-failed. Details per mode: "
         "`results/hostile.tsv`.") % (date, qemu)
 open(md, "w").write("# The PV frontends against a hostile backend\n\n" + head + "\n\n" + table + "\n")
 s = open(readme).read()

@@ -13,7 +13,8 @@
 #   XPN-HOSTILE k=K mode=MODE driver=DRIVER outcome=OUTCOME detail=...
 # what it saw: WARN (a WARNING/BUG/Oops in the kernel log), other-vif (the
 # normal vif, served by xen-netback, stopped working), hang (the vif was
-# not removed within 60 s once dom0 stopped the backend), honest-failed
+# not removed within 60 s once dom0 stopped the backend), no-vif (no
+# interface came for the vif, without a reason in the log), honest-failed
 # (honest mode did not carry the traffic), or handled. A guest that dies
 # reports nothing: the harness sees the mode started without a result.
 # After the last mode the module must unload.
@@ -101,6 +102,12 @@ while :; do
 	first=$(grep -E 'xen_pv_net|xen_netfront|vif' /tmp/mode.dmesg | grep -v -e 'renamed from' -e 'link becomes ready' -e 'connected to backend' -e 'forcefully removed' | head -n1 |
 		sed 's/^\[[ 0-9.]*\] //')
 	[ -z "$first" ] || detail="$detail log: $first"
+	# No interface: the driver refused the vif (expected only for a MAC
+	# that is not one, with a line saying so), or could not take it (e.g.
+	# the xenbus is stuck in an earlier vif's removal).
+	if [ -z "$hif" ] && ! { [ "$mode" = bad-mac ] && echo "$first" | grep -qi 'mac'; }; then
+		outcome=no-vif
+	fi
 	if grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
 		outcome=WARN
 	fi
