@@ -101,11 +101,14 @@ while :; do
 	sed 's/^/  dmesg: /' /tmp/mode.dmesg | head -n 12
 	first=$(grep -E 'xen_pv_net|xen_netfront|vif' /tmp/mode.dmesg | grep -v -e 'renamed from' -e 'link becomes ready' -e 'connected to backend' -e 'forcefully removed' | head -n1 |
 		sed 's/^\[[ 0-9.]*\] //')
+	[ -n "$first" ] || [ -n "$hif" ] || first=$(dmesg | grep "vif-$devid: " | head -n1 | sed 's/^\[[ 0-9.]*\] //')
 	[ -z "$first" ] || detail="$detail log: $first"
 	# No interface: the driver refused the vif (expected only for a MAC
 	# that is not one, with a line saying so), or could not take it (e.g.
 	# the xenbus is stuck in an earlier vif's removal).
-	if [ -z "$hif" ] && ! { [ "$mode" = bad-mac ] && echo "$first" | grep -qi 'mac'; }; then
+	# (The refusal may predate the mode's start: dom0 creates the first vif
+	# before the guest is up.)
+	if [ -z "$hif" ] && ! { [ "$mode" = bad-mac ] && dmesg | grep -q "vif-$devid: bad mac"; }; then
 		outcome=no-vif
 	fi
 	if grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
