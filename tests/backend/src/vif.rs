@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::back_ring::BackRing;
 use crate::csum;
 use crate::netif::*;
+use crate::ring::Sring;
 use crate::sys::{poll_readable, CopySegment, Evtchn, Gntdev, MappedPage, Tap};
 use crate::xs::Xs;
 
@@ -598,18 +599,13 @@ impl Vif {
                     // has no consumed request left to answer, so write the
                     // slot and the producer by hand.
                     let idx = c.tx.rsp_prod_pvt();
-                    let entry = c.tx_page.ptr().as_ptr();
-                    let slot = (idx & (TxBack::SIZE - 1)) as usize;
-                    // SAFETY: the slot lies inside the mapped TX page
-                    // (`slot < SIZE`, entries after the 64-byte header).
-                    unsafe {
-                        ptr::write_volatile(
-                            entry
-                                .add(SRING_ENTRIES_OFFSET + slot * TxBack::ENTRY_SIZE)
-                                .cast::<TxResponse>(),
-                            rsp,
-                        )
-                    };
+                    // SAFETY: the TX page stays mapped while the `Conn`
+                    // holds it; the frontend writes only requests there.
+                    let sring = unsafe { Sring::from_page(c.tx_page.ptr()) };
+                    let p = sring.entry(idx, TxBack::SIZE, TxBack::ENTRY_SIZE);
+                    // SAFETY: `entry` gives an in-bounds, aligned slot of
+                    // the mapped page.
+                    unsafe { ptr::write_volatile(p.cast::<TxResponse>(), rsp) };
                     let _ = c.tx.push_responses();
                     write_idx(&c.tx_page, SRING_RSP_PROD_OFFSET, idx.wrapping_add(1));
                     c.evtchn.notify();
