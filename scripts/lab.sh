@@ -26,6 +26,8 @@
 #   XPN_LAB_TIMEOUT=900  overall limit of a boot, seconds
 #   XPN_LAB_STALL=240    limit without any new console output, seconds
 #   XPN_LAB_QUIET=1      do not stream the console (the log is still saved)
+#   XPN_LAB_GUEST_ENV=   NAME=VALUE words set in the guest before its
+#                        scenario runs, e.g. LIFECYCLE_CYCLES=20
 #   XPN_LAB_DOM0_FILES=  files (space-separated paths) put into dom0's /lab/
 #                        for its scenario, e.g. the userspace backend
 #   The emulated machine (scripts/lab-stability.sh compares such settings;
@@ -354,7 +356,16 @@ make_domU_initrd() {
 	ko=$(module_ko)
 	stage=$XPN_ROOT$RUN_DIR/domU.stage
 	mkdir -p "$stage/lab" "$stage/lib/modules"
-	install -m 0755 "$script" "$stage/lab/scenario.sh"
+	{
+		echo '#!/bin/sh'
+		# XPN_LAB_GUEST_ENV: NAME=VALUE words, set before the scenario.
+		for v in ${XPN_LAB_GUEST_ENV:-}; do
+			[[ $v =~ ^[A-Z_][A-Z0-9_]*=[A-Za-z0-9_.,:/-]*$ ]] || xpn_die "XPN_LAB_GUEST_ENV: not NAME=VALUE: $v"
+			echo "$v"
+		done
+		cat "$script"
+	} >"$stage/lab/scenario.sh"
+	chmod 0755 "$stage/lab/scenario.sh"
 	cp "$ko" "$stage/lib/modules/xen_pv_net.ko"
 	xpn_lab_cpio "$stage" "$XPN_ROOT$RUN_DIR/domU-run.cpio"
 	cat "$LAB_IMG/domU-base.cpio" "$XPN_ROOT$RUN_DIR/domU-run.cpio" >"$out"

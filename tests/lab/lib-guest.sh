@@ -402,11 +402,14 @@ teardown_under_load() {
 		i=1
 		while [ $i -le "$_cycles" ]; do
 			n=$((2 - i % 2))
+			t0=$(cut -d' ' -f1 /proc/uptime)
 			ethtool -L "$pv" combined $n || fail "ethtool -L combined $n (change $i) failed"
+			t1=$(cut -d' ' -f1 /proc/uptime)
 			[ "$(ethtool -l "$pv" | awk '/^Combined:/ {print $2}' | tail -n 1)" = $n ] ||
 				fail "change $i: not $n queues"
 			wait_link "$pv" 30 || fail "change $i: no carrier"
 			kill -0 "$flow" 2>/dev/null || fail "change $i: the TCP flow ended"
+			log "change $i: $n queue(s), link up, flow running (ethtool -L took $(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}') s)"
 			sleep 1
 			i=$((i + 1))
 		done
