@@ -131,12 +131,16 @@ XPN_MODULE=$XPN_ROOT/lib/modules/$krel/updates/dkms/xen_pv_net.ko
 export XPN_MODULE
 
 # The suite's one reason to boot a lab test again (xpn_emulator_death) on
-# real death logs of 2026-12-02: Xen's own state in the domU is recognised;
-# a death in the guest kernel, or one after a guest warning, is not.
+# real death logs of 2026-12-02/03: Xen's own state in the domU, or a #DF
+# delivery that failed with the IDT intact in the guest's tables, is
+# recognised; the same death without dom0's reading of the IDT, or with a
+# gate that is garbage, or one after a guest warning, is not.
 death_classifier() {
 	local f=$XPN_TOP/tests/lab/fixtures
 	xpn_emulator_death "$f/death-emulator-state.log" || { echo "emulator-state not recognised"; return 1; }
-	! xpn_emulator_death "$f/death-idt-df.log" || { echo "a guest-kernel triple fault taken for the emulation's"; return 1; }
+	xpn_emulator_death "$f/death-idt-df-intact.log" || { echo "#DF delivery with an intact IDT not recognised"; return 1; }
+	! xpn_emulator_death "$f/death-idt-df.log" || { echo "a guest-kernel triple fault with no IDT read taken for the emulation's"; return 1; }
+	! xpn_emulator_death "$f/death-idt-df-garbage.log" || { echo "a triple fault with a garbage IDT gate taken for the emulation's"; return 1; }
 	! xpn_emulator_death "$f/death-emulator-state-after-warn.log" ||
 		{ echo "a death after a guest WARNING taken for the emulation's"; return 1; }
 }
@@ -154,8 +158,9 @@ if [ "$lab" = 1 ]; then
 		"$XPN_TOP/scripts/lab.sh" "$XPN_TOP/tests/lab/smoke-fail.sh"
 	# lab_boot NAME CMD...: one lab boot (CMD runs scripts/lab.sh), booted
 	# again, at most twice, when it ended in the emulation's own fault (a
-	# triple fault with Xen's state in the domU: xpn_emulator_death), which
-	# is reported and counted; any other end of the domU fails the test.
+	# silent triple fault with Xen's state in the domU, or with the IDT
+	# intact in its tables: xpn_emulator_death), which is reported and
+	# counted; any other end of the domU fails the test.
 	lab_boot() {
 		local name=$1 k=1 slog why
 		shift
