@@ -185,9 +185,9 @@ if [ "$lab" = 1 ]; then
 		debug=
 		grep -q '^# xpn-lab: guest-debug' "$t" && debug=1
 		# The teardown series: 20 of each take half an hour under TCG,
-		# so the suite runs 4 (XPN_LIFECYCLE_CYCLES=20 for the full one).
+		# so the suite runs 2 (XPN_LIFECYCLE_CYCLES=20 for the full one).
 		genv=
-		[ "$name" != xen-lifecycle ] || genv="LIFECYCLE_CYCLES=${XPN_LIFECYCLE_CYCLES:-4}"
+		[ "$name" != xen-lifecycle ] || genv="LIFECYCLE_CYCLES=${XPN_LIFECYCLE_CYCLES:-2}"
 		run "lab-$name" lab_boot "$name" env ${debug:+XPN_LAB_GUEST_DEBUG=1} XPN_LAB_GUEST_ENV="$genv" \
 			"$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
 	done

@@ -16,7 +16,7 @@
 #     scripts/lab/detach-repro.sh runs 20);
 #   - no WARN/BUG/oops/"broken" line in the kernel log (the guest kernel
 #     poisons and checks freed memory).
-# LIFECYCLE_CYCLES (set by scripts/test.sh: 4 in the suite, whose time is
+# LIFECYCLE_CYCLES (set by scripts/test.sh: 2 in the suite, whose time is
 # bounded; XPN_LIFECYCLE_CYCLES=20 for the full series, about 30 minutes).
 # Even, so that the -L series ends at 2 queues, where it started.
 CYCLES=${LIFECYCLE_CYCLES:-20}
