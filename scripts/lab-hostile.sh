@@ -128,13 +128,13 @@ for drv in $drivers; do
 	while [ $# -gt 0 ] && [ $boot -lt 16 ]; do
 		boot=$((boot + 1))
 		{ echo "start $k"; printf '%s\n' "$@"; } >"$run/hostile-modes"
-		{ echo "HOSTILE_DRIVER=$drv HOSTILE_START=$k"; cat "$XPN_TOP/tests/lab/xen-hostile.sh"; } >"$run/guest-$drv-$boot.sh"
 		log=$run/$drv-boot$boot.serial.log
 		xpn_log "hostile: $drv, boot $boot, modes from $k: $*"
 		rc=0
 		XPN_LAB_GUEST_DEBUG=1 XPN_LAB_QUIET=1 XPN_LAB_LOG=$log \
+			XPN_LAB_GUEST_ENV="HOSTILE_DRIVER=$drv HOSTILE_START=$k" \
 			XPN_LAB_DOM0_FILES="$run/xpn-backend $run/hostile-modes" \
-			"$XPN_TOP/scripts/lab.sh" run "$run/guest-$drv-$boot.sh" "$XPN_TOP/tests/lab/xen-hostile.dom0" \
+			"$XPN_TOP/scripts/lab.sh" run "$XPN_TOP/tests/lab/xen-hostile.sh" "$XPN_TOP/tests/lab/xen-hostile.dom0" \
 			>"$run/$drv-boot$boot.out" 2>&1 || rc=$?
 		# The modes this boot finished.
 		while read -r line; do

@@ -3,7 +3,8 @@
 # Lab guest scenario: the PV frontend against a backend that lies
 # (xen-hostile.dom0 serves the vifs from the userspace backend tests/backend).
 # HOSTILE_DRIVER (xen_pv_net, default, or xen-netfront) is set by the
-# harness, scripts/lab-hostile.sh, which puts it in front of this file.
+# harness, scripts/lab-hostile.sh, with HOSTILE_START (the first mode),
+# through scripts/lab.sh XPN_LAB_GUEST_ENV.
 #
 # For each mode dom0 announces: the vif appears, bound to the driver, comes
 # up as 10.0.2.2/24 and pings the backend (10.0.2.1); in honest mode a
