@@ -16,7 +16,7 @@ use crate::netdev::Broken;
 use crate::netif::{RX_COPY_THRESHOLD, XEN_NETIF_GSO_TYPE_NONE};
 use crate::netqueue::Queue;
 use crate::queue::{QueueError, RX_RING_SIZE};
-use crate::rx_queue::{RxEvent, RxPacket, RxQueue};
+use crate::rx_queue::{rx_frame_fits, RxEvent, RxPacket, RxQueue};
 use crate::stats::Counter;
 use crate::sys;
 
@@ -147,6 +147,14 @@ impl Queue {
             return;
         }
         let gso = pkt.gso();
+        // SAFETY: `d.netdev()` is our registered net_device.
+        let mtu = unsafe { sys::xpn_netdev_mtu(d.netdev()) };
+        if !rx_frame_fits(len, mtu, gso.is_some()) {
+            // Longer than the MTU allows, and not GSO.
+            self.stats.inc(Counter::RxErrors);
+            recycle(stash);
+            return;
+        }
         // SAFETY: trivial accessor.
         let max_frags = unsafe { sys::xpn_skb_max_frags() } as usize;
         let copy = len <= RX_COPY_THRESHOLD || pkt.nfrags() > max_frags;

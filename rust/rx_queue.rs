@@ -39,6 +39,19 @@ pub(crate) const MAX_RX_FRAGS: usize = XEN_NETIF_NR_SLOTS_MIN as usize + 1;
 pub(crate) const MAX_RX_EXTRAS: usize = XEN_NETIF_EXTRA_TYPE_MAX as usize - 1;
 /// Longest packet the backend may deliver (a 64 KiB GSO packet, as on TX).
 pub(crate) const MAX_RX_PACKET: u32 = XEN_NETIF_MAX_TX_SIZE;
+/// Bytes a received frame without GSO may have beyond the MTU: the
+/// Ethernet header and one VLAN tag.
+pub(crate) const RX_FRAME_OVERHEAD: u32 = 18;
+
+/// Whether a received frame of `len` bytes is one an interface with MTU
+/// `mtu` takes: a GSO packet (segments the backend coalesced) up to
+/// [`MAX_RX_PACKET`], which the queue checks; any other frame at most the
+/// MTU plus [`RX_FRAME_OVERHEAD`], as a NIC's receive filter allows. A
+/// longer one is dropped and counted as a receive error, not handed to the
+/// stack as one oversized frame.
+pub(crate) fn rx_frame_fits(len: u32, mtu: u32, gso: bool) -> bool {
+    gso || len <= mtu.saturating_add(RX_FRAME_OVERHEAD)
+}
 
 /// The errors of one packet being read: the first per-packet error (the
 /// backend's own error status) and the first protocol violation.

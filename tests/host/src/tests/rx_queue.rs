@@ -720,3 +720,21 @@ fn watch_tells_interrupt_of_new_responses() {
     r.fill();
     r.assert_all_posted();
 }
+
+/// The policy for frames beyond the MTU: a frame without GSO may have the
+/// MTU plus an Ethernet header and a VLAN tag, and is dropped beyond that
+/// (the hostile backend's 3 x 4000 bytes, at any MTU below 11982); a GSO
+/// packet is bounded only by the 64 KiB the queue enforces.
+#[test]
+fn frames_beyond_the_mtu_are_dropped_unless_gso() {
+    assert!(rx_frame_fits(1514, 1500, false));
+    assert!(rx_frame_fits(1518, 1500, false));
+    assert!(!rx_frame_fits(1519, 1500, false));
+    assert!(!rx_frame_fits(12000, 1500, false));
+    assert!(!rx_frame_fits(12000, 9000, false));
+    assert!(rx_frame_fits(12000, 1500, true));
+    assert!(rx_frame_fits(MAX_RX_PACKET, 68, true));
+    assert!(rx_frame_fits(65535, 65535, false));
+    assert!(rx_frame_fits(u32::MAX, u32::MAX, false));
+    assert!(!rx_frame_fits(87, 68, false));
+}
