@@ -15,8 +15,8 @@
 # Writes results/hostile.tsv (one row per driver and mode: driver, mode,
 # outcome, detail, date of the run) and results/hostile.md (the table), and
 # puts the table into README.md between the markers "<!-- hostile-table -->"
-# and "<!-- /hostile-table -->". The rows of a driver not run this time are
-# kept from the previous results/hostile.tsv, with their date: the suite
+# and "<!-- /hostile-table -->". The rows of a driver and mode not run this
+# time are kept from the previous results/hostile.tsv, with their date: the suite
 # (scripts/test.sh) runs xen_pv_net only, the reference column comes from
 # `scripts/lab-hostile.sh --drivers xen-netfront` (its modes hang the
 # in-tree driver, each needing a new boot: about 20 minutes more).
@@ -75,6 +75,8 @@ def cell(o, d, m):
         return "handled: nothing seen"
     return "**%s**" % o
 drivers.sort(key=lambda d: d != "xen_pv_net")
+# The modes in the backend's order (a run of some modes keeps the others).
+order = [m for m in desc if m in order] + [m for m in order if m not in desc]
 def col(d):
     return "%s (%s)" % (d, ", ".join(sorted(dates[d]))) if d in dates else d
 lines = ["| mode | what the backend does | " + " | ".join(col(d) for d in drivers) + " |",
@@ -185,11 +187,13 @@ for drv in $drivers; do
 		"module unloaded after the modes: ${unloaded:-not reached}" "$day" >>"$tsv"
 done
 
-# This run's rows, then those of the drivers it did not run, from before.
+# This run's rows, then the earlier ones of every driver and mode it did
+# not run (with their dates), in the order of the earlier table.
 {
 	cat "$tsv"
 	[ ! -f "$XPN_TOP/results/hostile.tsv" ] ||
-		awk -F'\t' -v run=" $drivers " 'index(run, " " $1 " ") == 0' "$XPN_TOP/results/hostile.tsv"
+		awk -F'\t' 'NR == FNR { ran[$1 "\t" $2] = 1; next } !(($1 "\t" $2) in ran)' \
+			"$tsv" "$XPN_TOP/results/hostile.tsv"
 } >"$run/merged.tsv"
 cp "$run/merged.tsv" "$XPN_TOP/results/hostile.tsv"
 cp "$run/modes.txt" "$XPN_TOP/results/hostile-modes.txt"
