@@ -30,6 +30,11 @@
 #                        scenario runs, e.g. LIFECYCLE_CYCLES=20
 #   XPN_LAB_DOM0_FILES=  files (space-separated paths) put into dom0's /lab/
 #                        for its scenario, e.g. the userspace backend
+#   XPN_LAB_DISKS=       raw disk images (space-separated paths under $XPN_LAB)
+#                        given to the lab machine as virtio disks, dom0's
+#                        /dev/vda, /dev/vdb, ... (written to a throwaway
+#                        overlay: the images stay as they are), e.g. the
+#                        real-boot images of scripts/lab-image.sh
 #   The emulated machine (scripts/lab-stability.sh compares such settings;
 #   results/lab-stability.md). The domU has one vCPU (scripts/lab/domU-hvm.cfg):
 #   with two, nested TCG killed it with silent triple faults in 2 of 10
@@ -57,13 +62,14 @@ xpn_need_root
 
 # Packages of the dom0 root (all from trixie).
 DOM0_PKGS="xen-utils-4.20 xen-hypervisor-4.20-amd64 qemu-system-xen seabios
-ipxe-qemu iperf3 iproute2 kmod busybox-static util-linux procps bash ethtool"
+ipxe-qemu iperf3 iproute2 kmod busybox-static util-linux procps bash ethtool
+dnsmasq-base"
 # Kernel modules dom0 loads (dependencies are resolved from modules.dep).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback
-bridge tun"
+bridge tun xen-blkback virtio_blk ext4"
 # Kernel modules the domU initramfs carries: the C frontend, for comparison,
-# and the emulated NIC's driver.
-DOMU_MODS="xen-netfront e1000"
+# the emulated NIC's driver, and bonding (tests/lab/xen-bonding.sh).
+DOMU_MODS="xen-netfront e1000 bonding"
 
 KREL=
 LAB_IMG=
@@ -507,14 +513,19 @@ do_run() {
 	xpn_lab_cpio "$stage" "$XPN_ROOT$RUN_DIR/dom0-run.cpio"
 	cat "$LAB_IMG/dom0-base.cpio" "$XPN_ROOT$RUN_DIR/dom0-run.cpio" >"$XPN_ROOT$RUN_DIR/dom0.cpio"
 	rm -rf "$stage" "$XPN_ROOT$RUN_DIR/dom0-run.cpio"
-	local l=$XPN_LAB_IN_ROOT/images/$KREL
+	local l=$XPN_LAB_IN_ROOT/images/$KREL disks=()
+	for f in ${XPN_LAB_DISKS:-}; do
+		case $f in "$XPN_LAB"/*) ;; *) xpn_die "XPN_LAB_DISKS: $f is not under $XPN_LAB" ;; esac
+		[ -f "$f" ] || xpn_die "XPN_LAB_DISKS: no file $f"
+		disks+=(-drive "file=$(xpn_lab_path "$f"),if=virtio,format=raw,snapshot=on")
+	done
 	xpn_lab_log "booting Xen + dom0 (QEMU TCG; the domU starts ~10 s after dom0's init)"
 	# dom0's cmdline travels in QEMU's multiboot module list: ',' must be ',,'.
 	boot XPN-LAB-RESULT qemu-system-x86_64 \
 		${XPN_LAB_ACCEL:+-accel "$XPN_LAB_ACCEL"} \
 		-machine pc -cpu "${XPN_LAB_CPU:-qemu64,+svm,+npt}" -smp 2 -m 6144 \
 		-display none -serial stdio -monitor none -no-reboot \
-		-net none \
+		-net none "${disks[@]}" \
 		-kernel "$l/xen" \
 		-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all${XPN_LAB_XEN_ARGS:+ $XPN_LAB_XEN_ARGS}" \
 		-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60))${XPN_LAB_DOMU:+ xpn.domu=$XPN_LAB_DOMU}${XPN_LAB_GUEST_DEBUG:+ xpn.guestdebug=1},$RUN_DIR/dom0.cpio"
