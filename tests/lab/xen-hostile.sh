@@ -114,7 +114,8 @@ while :; do
 	# What the kernel said meanwhile.
 	dmesg | tail -n +$((mark + 1)) >/tmp/mode.dmesg
 	sed 's/^/  dmesg: /' /tmp/mode.dmesg | head -n 12
-	first=$(grep -E 'xen_pv_net|xen_netfront|vif' /tmp/mode.dmesg | grep -v -e 'renamed from' -e 'link becomes ready' -e 'connected to backend' -e 'forcefully removed' | head -n1 |
+	# (xen-netfront's netdev_* lines name the interface, "net IF: ...".)
+	first=$(grep -E "xen_pv_net|xen_netfront|vif|net ${hif:-none}: " /tmp/mode.dmesg | grep -v -e 'renamed from' -e 'link becomes ready' -e 'connected to backend' -e 'forcefully removed' | head -n1 |
 		sed 's/^\[[ 0-9.]*\] //')
 	[ -n "$first" ] || [ -n "$hif" ] || first=$(dmesg | grep "vif-$devid: " | head -n1 | sed 's/^\[[ 0-9.]*\] //')
 	[ -z "$first" ] || detail="$detail log: $first"
@@ -144,6 +145,16 @@ while :; do
 		sleep 1
 	done
 	wait_http "http://$XPN_PV_PEER/hostile/removed-$k" 120 || fail "dom0 did not finish mode $k"
+	# The removal is part of the mode: a warning while the driver tears the
+	# vif down counts too.
+	dmesg | tail -n +$((mark + 1)) >/tmp/mode.dmesg
+	# (A hang or no-vif keeps its outcome, which makes the next modes boot
+	# anew, with the warning in its detail.)
+	if [ "$outcome" != WARN ] &&
+		grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
+		detail="$detail at removal: $(grep -m1 -E 'WARNING:|BUG:|Oops|general protection|kernel panic' /tmp/mode.dmesg | sed 's/^\[[ 0-9.]*\] //');"
+		case $outcome in hang | no-vif) ;; *) outcome=WARN ;; esac
+	fi
 	echo "XPN-HOSTILE k=$k mode=$mode driver=$drv outcome=$outcome detail=$(echo "$detail" | tr -s ' ' | sed 's/^ //')"
 	k=$((k + 1))
 	# A vif that never came or never went may have left this kernel's
