@@ -19,6 +19,7 @@ measure() {
 	_rtt=$(echo "$_p" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
 	_tx=$(iperf_to "$4" 3 -B "$3") || _tx=FAILED
 	_rx=$(iperf_to "$4" 3 -B "$3" -R) || _rx=FAILED
+	log "measured $1: ping ${_rtt:-n/a} ms (loss ${_loss:-n/a}), guest->dom0 $_tx Mbit/s, dom0->guest $_rx Mbit/s"
 	printf '| %-22s | %-10s | %9s | %8s | %14s | %14s |\n' "$1" "$(iface_driver "$2")" \
 		"${_rtt:-n/a}" "${_loss:-n/a}" "$_tx" "$_rx" >>/tmp/table
 	[ "$_tx" != FAILED ] && [ "$_rx" != FAILED ] && [ "$_loss" = 0% ]
