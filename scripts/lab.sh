@@ -66,7 +66,7 @@ ipxe-qemu iperf3 iproute2 kmod busybox-static util-linux procps bash ethtool
 dnsmasq-base"
 # Kernel modules dom0 loads (dependencies are resolved from modules.dep).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback
-bridge tun xen-blkback virtio_blk ext4"
+bridge tun virtio_blk ext4"
 # Kernel modules the domU initramfs carries: the C frontend, for comparison,
 # the emulated NIC's driver, and bonding (tests/lab/xen-bonding.sh).
 DOMU_MODS="xen-netfront e1000 bonding"

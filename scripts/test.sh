@@ -189,8 +189,20 @@ if [ "$lab" = 1 ]; then
 		# so the suite runs 2 (XPN_LIFECYCLE_CYCLES=20 for the full one).
 		genv=
 		[ "$name" != xen-lifecycle ] || genv="LIFECYCLE_CYCLES=${XPN_LIFECYCLE_CYCLES:-2}"
+		# The real boot of a Debian system with the package (the images
+		# built first, about 8 minutes, then two systemd boots under nested
+		# TCG) runs with XPN_REALBOOT=1, not in the suite's default yet: it
+		# does not pass (both domUs reboot in their kernel's init, README),
+		# and the suite's time would pass CI's limit.
+		disks=
+		if grep -q '^# xpn-lab: real-boot' "$t"; then
+			[ "${XPN_REALBOOT:-0}" = 1 ] || continue
+			run "lab-$name-image" "$XPN_TOP/scripts/lab-image.sh"
+			img=${XPN_LAB:-$XPN_CACHE/lab}/real-boot
+			disks="$img/installed.img $img/purged.img"
+		fi
 		run "lab-$name" lab_boot "$name" env ${debug:+XPN_LAB_GUEST_DEBUG=1} XPN_LAB_GUEST_ENV="$genv" \
-			"$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
+			XPN_LAB_DISKS="$disks" "$XPN_TOP/scripts/lab.sh" run "$t" $([ -f "$dom0" ] && echo "$dom0")
 	done
 	# Our frontend against the userspace backend's honest and hostile
 	# modes (tests/backend): it must handle every one. The README's table
