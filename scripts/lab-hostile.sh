@@ -31,12 +31,13 @@ xpn_need_root
 
 drivers="xen_pv_net xen-netfront"
 modes=
+some_modes=0
 report_only=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--report) report_only=1 ;;
 	--drivers) drivers=$2; shift ;;
-	--modes) modes=$2; shift ;;
+	--modes) modes=$2; some_modes=1; shift ;;
 	*) xpn_die "unknown argument $1" ;;
 	esac
 	shift
@@ -73,6 +74,8 @@ def cell(o, d, m):
         e = re.search(r"rx_errors=([1-9][0-9]*)", d)
         if e: return "handled: dropped and counted (rx_errors %s)" % e.group(1)
         return "handled: nothing seen"
+    if m == "unload" and "not reached" in d:
+        return "**not reached** (the run ended on a hang)"
     return "**%s**" % o
 drivers.sort(key=lambda d: d != "xen_pv_net")
 # The modes in the backend's order (a run of some modes keeps the others).
@@ -188,12 +191,20 @@ for drv in $drivers; do
 done
 
 # This run's rows, then the earlier ones of every driver and mode it did
-# not run (with their dates), in the order of the earlier table.
+# not run (with their dates). A run of some modes (--modes) leaves the
+# earlier "unload" row (after every mode) as it was, unless its own unload
+# failed.
+old=$XPN_TOP/results/hostile.tsv
+[ -f "$old" ] || : >"$old"
+if [ "$some_modes" = 1 ]; then
+	awk -F'\t' 'NR == FNR { if ($2 == "unload") had[$1] = 1; next }
+		!($2 == "unload" && $3 == "handled" && ($1 in had))' "$old" "$tsv" >"$run/new.tsv"
+else
+	cp "$tsv" "$run/new.tsv"
+fi
 {
-	cat "$tsv"
-	[ ! -f "$XPN_TOP/results/hostile.tsv" ] ||
-		awk -F'\t' 'NR == FNR { ran[$1 "\t" $2] = 1; next } !(($1 "\t" $2) in ran)' \
-			"$tsv" "$XPN_TOP/results/hostile.tsv"
+	cat "$run/new.tsv"
+	awk -F'\t' 'NR == FNR { ran[$1 "\t" $2] = 1; next } !(($1 "\t" $2) in ran)' "$run/new.tsv" "$old"
 } >"$run/merged.tsv"
 cp "$run/merged.tsv" "$XPN_TOP/results/hostile.tsv"
 cp "$run/modes.txt" "$XPN_TOP/results/hostile-modes.txt"
