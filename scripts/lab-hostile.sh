@@ -45,9 +45,10 @@ done
 
 report() {
 python3 - "$XPN_TOP/results/hostile.tsv" "$XPN_TOP/results/hostile-modes.txt" "$XPN_TOP/results/hostile.md" "$XPN_TOP/README.md" \
+	"$XPN_TOP/Documentation/xen_pv_net.rst" \
 	"$(date +%F)" "$(xpn_chroot qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version \([^ ]*\).*/\1/p')" <<'PY'
 import sys
-tsv, modes_txt, md, readme, date, qemu = sys.argv[1:7]
+tsv, modes_txt, md, readme, doc, date, qemu = sys.argv[1:8]
 desc = dict(l.rstrip("\n").split("\t", 1) for l in open(modes_txt) if "\t" in l)
 desc["unload"] = "the module unloads after all modes"
 res, order, drivers = {}, [], []
@@ -103,6 +104,26 @@ if a in s and b in s:
     i, j = s.index(a) + len(a), s.index(b)
     s = s[:i] + "\n" + head + "\n\n" + table + "\n" + s[j:]
     open(readme, "w").write(s)
+# The same table in Documentation/, as an RST list-table.
+def rst(t):
+    return t.replace("**", "").replace("`", "``").replace("````", "``")
+rows = [["mode", "what the backend does"] + [col(d) for d in drivers]]
+for m in order:
+    rows.append(["``%s``" % m, desc.get(m, "")] + [
+        rst(cell(*res[(d, m)], m)) if (d, m) in res else "not run" for d in drivers])
+out = [".. list-table:: The frontends against the hostile backend (Xen 4.20 under QEMU %s TCG, "
+       "HVM domU with 1 vCPU; the outcomes as the README explains them)" % qemu,
+       "   :header-rows: 1", ""]
+for r in rows:
+    out.append("   * - " + r[0])
+    out.extend("     - " + c for c in r[1:])
+rtable = "\n".join(out)
+s = open(doc).read()
+a, b = ".. hostile-table", ".. /hostile-table"
+if a in s and b in s:
+    i, j = s.index(a) + len(a), s.index(b)
+    s = s[:i] + "\n\n" + rtable + "\n\n" + s[j:]
+    open(doc, "w").write(s)
 PY
 }
 if [ "$report_only" = 1 ]; then
