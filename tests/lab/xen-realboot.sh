@@ -4,7 +4,7 @@
 # dom0 (xen-realboot.dom0) boots the Debian trixie system of
 # scripts/lab-image.sh (systemd, udev, systemd-networkd, the stock kernel,
 # xen-pv-net-dkms installed with apt) as a second domU, then the same system
-# after `apt-get purge xen-pv-net-dkms`; this domU only waits for their
+# after `apt-get purge xen-pv-net-dkms`; this domU (paused by dom0 meanwhile) waits for their
 # results (over its own PV vif) and judges them:
 #   - installed: udev loaded xen_pv_net (not xen-netfront) for the vif at
 #     boot, the distro's DHCP gave it an address, ping and a sha256-checked
