@@ -192,7 +192,7 @@ if [ "$lab" = 1 ]; then
 		# The real boot of a Debian system with the package (the images
 		# built first, about 8 minutes, then two systemd boots under nested
 		# TCG) runs with XPN_REALBOOT=1, not in the suite's default yet: it
-		# does not pass (both domUs reboot in their kernel's init, README),
+		# does not pass yet (the real domUs reboot before their system runs, README),
 		# and the suite's time would pass CI's limit.
 		disks=
 		if grep -q '^# xpn-lab: real-boot' "$t"; then
