@@ -98,12 +98,13 @@ head = ("Made by `scripts/lab-hostile.sh` (table of %s; each column's run date i
         "honest-failed. Details per mode: "
         "`results/hostile.tsv`.") % (date, qemu)
 open(md, "w").write("# The PV frontends against a hostile backend\n\n" + head + "\n\n" + table + "\n")
-s = open(readme).read()
-a, b = "<!-- hostile-table -->", "<!-- /hostile-table -->"
-if a in s and b in s:
-    i, j = s.index(a) + len(a), s.index(b)
-    s = s[:i] + "\n" + head + "\n\n" + table + "\n" + s[j:]
-    open(readme, "w").write(s)
+def put(path, a, b, text):
+    """Replaces what lies between the markers a and b in path with text."""
+    s = open(path).read()
+    if a in s and b in s:
+        i, j = s.index(a) + len(a), s.index(b)
+        open(path, "w").write(s[:i] + text + s[j:])
+put(readme, "<!-- hostile-table -->", "<!-- /hostile-table -->", "\n" + head + "\n\n" + table + "\n")
 # The same table in Documentation/, as an RST list-table.
 def rst(t):
     return t.replace("**", "").replace("`", "``").replace("````", "``")
@@ -117,13 +118,7 @@ out = [".. list-table:: The frontends against the hostile backend (Xen 4.20 unde
 for r in rows:
     out.append("   * - " + r[0])
     out.extend("     - " + c for c in r[1:])
-rtable = "\n".join(out)
-s = open(doc).read()
-a, b = ".. hostile-table", ".. /hostile-table"
-if a in s and b in s:
-    i, j = s.index(a) + len(a), s.index(b)
-    s = s[:i] + "\n\n" + rtable + "\n\n" + s[j:]
-    open(doc, "w").write(s)
+put(doc, ".. hostile-table", ".. /hostile-table", "\n\n" + "\n".join(out) + "\n\n")
 PY
 }
 if [ "$report_only" = 1 ]; then

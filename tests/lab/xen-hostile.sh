@@ -21,6 +21,8 @@
 # After the last mode the module must unload.
 
 drv=${HOSTILE_DRIVER:-xen_pv_net}
+# What in the kernel log makes a mode's outcome WARN.
+warn_re='WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic'
 case $drv in
 xen_pv_net) names=xen_pv_net ;;
 xen-netfront) names="vif xen-netfront" ;;
@@ -128,7 +130,7 @@ while :; do
 	if [ -z "$hif" ] && ! { [ "$mode" = bad-mac ] && dmesg | grep -qE "vif-$devid: .*(bad mac|parsing device/vif/$devid/mac)"; }; then
 		outcome=no-vif
 	fi
-	if grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
+	if grep -qE "$warn_re" /tmp/mode.dmesg; then
 		outcome=WARN
 	fi
 	# dom0 stops the backend, which removes the vif.
@@ -150,9 +152,8 @@ while :; do
 	dmesg | tail -n +$((mark + 1)) >/tmp/mode.dmesg
 	# (A hang or no-vif keeps its outcome, which makes the next modes boot
 	# anew, with the warning in its detail.)
-	if [ "$outcome" != WARN ] &&
-		grep -qE 'WARNING:|BUG:|Oops|Call Trace:|general protection|kernel panic' /tmp/mode.dmesg; then
-		detail="$detail at removal: $(grep -m1 -E 'WARNING:|BUG:|Oops|general protection|kernel panic' /tmp/mode.dmesg | sed 's/^\[[ 0-9.]*\] //');"
+	if [ "$outcome" != WARN ] && grep -qE "$warn_re" /tmp/mode.dmesg; then
+		detail="$detail at removal: $(grep -m1 -E "$warn_re" /tmp/mode.dmesg | sed 's/^\[[ 0-9.]*\] //');"
 		case $outcome in hang | no-vif) ;; *) outcome=WARN ;; esac
 	fi
 	echo "XPN-HOSTILE k=$k mode=$mode driver=$drv outcome=$outcome detail=$(echo "$detail" | tr -s ' ' | sed 's/^ //')"

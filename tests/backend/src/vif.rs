@@ -187,9 +187,8 @@ pub(crate) struct Vif {
     be: String,
     armed: bool,
     done: bool,
-    /// TX ids seen in requests (bit per id below 256), for the
-    /// not-in-flight mode.
-    tx_ids_seen: [u64; 4],
+    /// TX ids below 256 seen in requests, for the not-in-flight mode.
+    tx_ids_seen: [bool; 256],
     /// tx-id-duplicate: the request whose response is still owed.
     tx_lag: Option<u16>,
     stats: Stats,
@@ -245,7 +244,7 @@ impl Vif {
             be,
             armed: false,
             done: false,
-            tx_ids_seen: [0; 4],
+            tx_ids_seen: [false; 256],
             tx_lag: None,
             stats: Stats::default(),
         })
@@ -576,14 +575,9 @@ impl Vif {
         }
     }
 
-    fn tx_id_seen(&self, id: u16) -> bool {
-        let i = usize::from(id);
-        i < 256 && self.tx_ids_seen[i / 64] & (1 << (i % 64)) != 0
-    }
-
     fn tx_respond(&mut self, c: &mut Conn, id: u16, status: i16) {
-        if let Some(w) = self.tx_ids_seen.get_mut(usize::from(id) / 64) {
-            *w |= 1 << (id % 64);
+        if let Some(seen) = self.tx_ids_seen.get_mut(usize::from(id)) {
+            *seen = true;
         }
         // tx-id-duplicate: every response after the duplicate answers the
         // request before.
@@ -606,10 +600,10 @@ impl Vif {
                     self.hostile_done("TX status -77");
                 }
                 Mode::TxIdNotInFlight => {
-                    // An id in the ring's range that no request carried.
-                    if let Some(never) = (0..256u16).rev().find(|&i| !self.tx_id_seen(i) && i != id)
-                    {
-                        rsp.id = never;
+                    // An id in the ring's range that no request carried
+                    // (this one's is marked seen above).
+                    if let Some(never) = self.tx_ids_seen.iter().rposition(|&seen| !seen) {
+                        rsp.id = never as u16;
                         self.hostile_done("TX response for an id never requested");
                     }
                 }
