@@ -147,17 +147,13 @@ impl Queue {
             return;
         }
         let gso = pkt.gso();
-        // (A GSO packet is bounded by the queue: the MTU is read only for
-        // the others.)
-        if gso.is_none() {
-            // SAFETY: `d.netdev()` is our registered net_device.
-            let mtu = unsafe { sys::xpn_netdev_mtu(d.netdev()) };
-            if !rx_frame_fits(len, mtu, false) {
-                // Longer than the MTU allows, and not GSO.
-                self.stats.inc(Counter::RxErrors);
-                recycle(stash);
-                return;
-            }
+        // SAFETY: `d.netdev()` is our registered net_device.
+        let mtu = unsafe { sys::xpn_netdev_mtu(d.netdev()) };
+        if !rx_frame_fits(len, mtu, gso.is_some()) {
+            // Longer than the MTU allows, and not GSO.
+            self.stats.inc(Counter::RxErrors);
+            recycle(stash);
+            return;
         }
         // SAFETY: trivial accessor.
         let max_frags = unsafe { sys::xpn_skb_max_frags() } as usize;

@@ -88,13 +88,12 @@ while :; do
 			# complete (wget failed, nothing corrupted) is tried once
 			# more, and the first try stays in the detail; a complete file
 			# with another sha256 fails at once.
-			try=1
-			while :; do
+			want=$(wget -q -O - "http://$XPN_PV_PEER/blob-4M.sha256")
+			for try in 1 2; do
 				t0=$(date +%s)
 				rc=0
 				wget -q -T 60 -O /tmp/down.bin "http://$peer/blob-4M" || rc=$?
 				got=$(sha256sum /tmp/down.bin | cut -d' ' -f1)
-				want=$(wget -q -O - "http://$XPN_PV_PEER/blob-4M.sha256")
 				if [ "$rc" = 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then
 					detail="$detail 4 MiB down sha256 ok$([ "$try" = 1 ] || echo " on try 2");"
 					break
@@ -104,7 +103,6 @@ while :; do
 					outcome=honest-failed
 					break
 				fi
-				try=2
 			done
 			rm -f /tmp/down.bin
 			head -c 4194304 /dev/urandom >"/tmp/www/up-$k.bin"
