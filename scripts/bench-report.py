@@ -33,6 +33,17 @@ METRICS = {
     "rtt_p99_ms": ("ping RTT p99", "ms", False),
     "cpu_s_per_gb": ("guest CPU per GB moved", "CPU s/GB", False),
 }
+# Where the host's CPUs went and what happened to the UDP packets: shown
+# beside the benchmark, not compared (optional: older logs lack them).
+# metric: (label, unit)
+DIAG = {
+    "udp_sent_pps": ("UDP 64 B sent by the guest", "packets/s"),
+    "udp_lost_pct": ("UDP 64 B lost in dom0", "% of sent"),
+}
+TESTS = {"tcp_tx": "TCP guest->dom0", "tcp_rx": "TCP dom0->guest", "udp": "UDP 64 B"}
+for _t, _label in TESTS.items():
+    DIAG[f"host_{_t}_dom0"] = (f"{_label}: dom0", "host CPUs")
+    DIAG[f"host_{_t}_domU"] = (f"{_label}: domU", "host CPUs")
 LINE = re.compile(r"XPN-BENCH round=(\d+) driver=(\S+) metric=(\S+) value=(\S+)")
 # The headline comparisons: their intervals are the benchmark's target.
 HEADLINE = ("tcp_tx", "tcp_rx", "udp_pps")
@@ -94,6 +105,10 @@ def main():
                 "n": len(vals),
             }
 
+    diag = {
+        d: {m: statistics.fmean(v for _, v in raw[d][m]) for m in DIAG if raw.get(d, {}).get(m)}
+        for d in DRIVERS
+    }
     rng = random.Random(20261202)
 
     def ratio(a, b, met):
@@ -124,6 +139,7 @@ def main():
             "ours_over_c": {m: ratio("xen_pv_net", "xen-netfront", m) for m in METRICS},
             "ours_over_e1000": {m: ratio("xen_pv_net", "e1000", m) for m in METRICS},
         },
+        "diagnostics": {"metrics": {k: {"label": v[0], "unit": v[1]} for k, v in DIAG.items()}, "means": diag},
         "mode_ratios": {
             f"{a}/{b}": {"label": label, **{m: ratio(a, b, m) for m in METRICS}}
             for a, b, label in MODE_RATIOS
@@ -182,6 +198,28 @@ def main():
             + " | ".join(rcell(doc["mode_ratios"][f"{a}/{b}"][m]) for a, b, _ in MODE_RATIOS)
             + " |"
         )
+    if all(m in diag[d] for d in DRIVERS for m in DIAG):
+        ncpu = re.search(r"on (\d+) host cores", desc)
+        rows += [
+            "",
+            "Where the host's CPUs went during each test (means over the rounds: CPU seconds per "
+            "second that Xen accounted to dom0 and to the domU, out of the lab's "
+            f"{ncpu[1] if ncpu else '?'} CPUs), and what became of the UDP packets the guest sent:",
+            "",
+            "| | " + " | ".join(LABELS[d] for d in DRIVERS) + " |",
+            "|---|" + "---|" * len(DRIVERS),
+        ]
+        for t, label in TESTS.items():
+            a, b = f"host_{t}_dom0", f"host_{t}_domU"
+            rows.append(
+                f"| {label}: dom0 + domU (host CPUs) | "
+                + " | ".join(f"{diag[d][a]:.2f} + {diag[d][b]:.2f} = {diag[d][a] + diag[d][b]:.2f}" for d in DRIVERS)
+                + " |"
+            )
+        for m in ("udp_sent_pps", "udp_lost_pct"):
+            label, unit = DIAG[m]
+            fmt_ = "{:.0f}" if unit == "packets/s" else "{:.0f}%"
+            rows.append(f"| {label} ({unit}) | " + " | ".join(fmt_.format(diag[d][m]) for d in DRIVERS) + " |")
     rows += [
         "",
         "Significant differences from xen-netfront (the interval excludes 1): "

@@ -46,7 +46,7 @@ trap 'rm -f "$guest"' EXIT
 } >"$guest"
 report_args=()
 if ! XPN_MODULE=$XPN_ROOT$ko XPN_LAB_LOG=$log XPN_LAB_TIMEOUT=${XPN_LAB_TIMEOUT:-3600} \
-	"$XPN_TOP/scripts/lab.sh" run "$guest"; then
+	"$XPN_TOP/scripts/lab.sh" run "$guest" "$XPN_TOP/scripts/lab/bench-dom0.sh"; then
 	# A domU that died without a guest error first (xpn_domu_death) after
 	# at least the minimum of rounds: report on the complete rounds and
 	# say so. Anything else is a failed benchmark.

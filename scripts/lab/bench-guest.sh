@@ -12,6 +12,10 @@
 #   XPN-BENCH round=R driver=D metric=M value=V
 # Metrics: tcp_tx, tcp_rx (Mbit/s, iperf3 TCP guest->dom0 / dom0->guest),
 # udp_pps (64-byte UDP payloads, unthrottled, packets/s received by dom0),
+# udp_sent_pps and udp_lost_pct (what the guest sent, and the share of it
+# lost in dom0), host_T_dom0 and host_T_domU for each test T (tcp_tx,
+# tcp_rx, udp: the host CPUs each domain kept busy, from Xen's accounting,
+# scripts/lab/bench-dom0.sh),
 # rtt_avg_ms, rtt_p99_ms (ping, 0.05 s interval), cpu_s_per_gb (guest CPU
 # time from /proc/stat per GB moved over the NIC during the TCP runs).
 # Rounds go on until the ratio ours/C of each of tcp_tx, tcp_rx and udp_pps
@@ -76,6 +80,24 @@ if_bytes() {
 	echo $(($(cat "/sys/class/net/$1/statistics/rx_bytes") + $(cat "/sys/class/net/$1/statistics/tx_bytes")))
 }
 
+# host_cpu PEER: dom0's uptime and the CPU seconds Xen accounted to dom0
+# and to the domU so far (scripts/lab/bench-dom0.sh), or nothing.
+host_cpu() { wget -q -T 10 -O - "http://$1/cgi-bin/cpu" 2>/dev/null | tail -n 1; }
+# emit_host ROUND DRIVER TEST BEFORE AFTER: the host CPUs dom0 and the domU
+# kept busy during TEST (CPU seconds per second, out of the host's CPUs),
+# from two host_cpu samples.
+emit_host() {
+	_v=$(echo "$4 $5" | awk 'NF == 6 && $4 > $1 {
+		printf "%.3f %.3f", ($5 - $2) / ($4 - $1), ($6 - $3) / ($4 - $1) }')
+	if [ -z "$_v" ]; then
+		log "$2 $3: no CPU accounting from dom0"
+		return 0
+	fi
+	set -- "$1" "$2" "$3" $_v
+	emit "$1" "$2" "host_$3_dom0" "$4"
+	emit "$1" "$2" "host_$3_domU" "$5"
+}
+
 # measure ROUND DRIVER IF LOCAL PEER
 measure() {
 	_r=$1 _d=$2 _if=$3 _ip=$4 _peer=$5
@@ -83,8 +105,14 @@ measure() {
 	ping_ok "$_peer" 3 "$_if" || fail "$_d: ping $_peer failed"
 	_b0=$(if_bytes "$_if")
 	_c0=$(cpu_busy)
+	_h0=$(host_cpu "$_peer")
 	_tx=$(iperf_to "$_peer" "$SECS" -B "$_ip") || fail "$_d: iperf3 TCP guest->dom0 failed"
+	_h1=$(host_cpu "$_peer")
+	emit_host "$_r" "$_d" tcp_tx "$_h0" "$_h1"
+	_h0=$(host_cpu "$_peer")
 	_rx=$(iperf_to "$_peer" "$SECS" -B "$_ip" -R) || fail "$_d: iperf3 TCP dom0->guest failed"
+	_h1=$(host_cpu "$_peer")
+	emit_host "$_r" "$_d" tcp_rx "$_h0" "$_h1"
 	_c1=$(cpu_busy)
 	_b1=$(if_bytes "$_if")
 	[ "${_tx:-0}" -gt 0 ] && [ "${_rx:-0}" -gt 0 ] || fail "$_d: no TCP throughput"
@@ -94,13 +122,20 @@ measure() {
 	emit "$_r" "$_d" cpu_s_per_gb "$(awk -v c=$((_c1 - _c0)) -v b=$((_b1 - _b0)) \
 		'BEGIN { if (b > 0) printf "%.3f", c / 100 / (b / 1e9); else print "nan" }')"
 
+	_h0=$(host_cpu "$_peer")
 	_u=$(iperf3 -c "$_peer" -B "$_ip" -u -b 0 -l 64 -t "$SECS" -f m 2>&1) ||
 		{ echo "$_u" | sed 's/^/  iperf3: /'; fail "$_d: iperf3 UDP failed"; }
+	_h1=$(host_cpu "$_peer")
+	emit_host "$_r" "$_d" udp "$_h0" "$_h1"
 	echo "$_u" | grep receiver | sed 's/^/  iperf3: /'
-	_pps=$(echo "$_u" | awk -v s="$SECS" '/receiver/ {
-		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) { split($i, a, "/"); printf "%d", (a[2] - a[1]) / s; exit } }')
-	[ "${_pps:-0}" -gt 0 ] || fail "$_d: no UDP packets received"
-	emit "$_r" "$_d" udp_pps "$_pps"
+	# The receiver's "lost/total" datagrams: total is what the guest sent.
+	_lt=$(echo "$_u" | awk '/receiver/ {
+		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) { split($i, a, "/"); print a[1], a[2]; exit } }')
+	set -- $_lt
+	[ $# = 2 ] && [ "$2" -gt "$1" ] || fail "$_d: no UDP packets received"
+	emit "$_r" "$_d" udp_pps $((($2 - $1) / SECS))
+	emit "$_r" "$_d" udp_sent_pps $(($2 / SECS))
+	emit "$_r" "$_d" udp_lost_pct "$(awk -v l="$1" -v t="$2" 'BEGIN { printf "%.1f", 100 * l / t }')"
 
 	_p=$(ping -c "$PINGS" -i 0.05 -W 5 -I "$_if" "$_peer" 2>&1)
 	echo "$_p" | tail -n 2 | sed 's/^/  ping: /'
