@@ -72,6 +72,9 @@ cat >"$dir/etc/systemd/system/xpn-boot-check.service" <<'EOF'
 Description=xen_pv_net lab: report the vif's driver and traffic, then power off
 Wants=network-online.target
 After=network-online.target
+# Before the console's getty, which hangs up the console (its vhangup) and
+# with it this service's output.
+Before=serial-getty@hvc0.service getty.target
 
 [Service]
 Type=oneshot

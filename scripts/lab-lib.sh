@@ -87,3 +87,12 @@ xpn_lab_inroot() {
 
 # xpn_lab_path HOSTPATH: the path of a file of the lab cache inside the root.
 xpn_lab_path() { echo "$XPN_LAB_IN_ROOT${1#"$XPN_LAB"}"; }
+
+# xpn_lab_xen_args: the lab's Xen options beyond the console and dom0's
+# memory: dom0's vCPUs (XPN_LAB_DOM0_VCPUS, default 1), each pinned to its
+# CPU, then XPN_LAB_XEN_ARGS (scripts/lab.sh).
+xpn_lab_xen_args() {
+	local n=${XPN_LAB_DOM0_VCPUS:-1}
+	case $n in '' | *[!0-9]* | 0) xpn_die "XPN_LAB_DOM0_VCPUS takes a number of vCPUs ($n)" ;; esac
+	echo "dom0_max_vcpus=$n dom0_vcpus_pin${XPN_LAB_XEN_ARGS:+ $XPN_LAB_XEN_ARGS}"
+}

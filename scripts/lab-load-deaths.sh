@@ -15,9 +15,14 @@
 #
 # Usage: scripts/lab-load-deaths.sh [--boots N] [--secs S]
 #   N boots per driver (default 3), S seconds of traffic (default 480).
+#   The lab's machine settings (scripts/lab.sh: XPN_LAB_DOM0_VCPUS,
+#   XPN_LAB_XEN_ARGS) apply; each row records Xen's options, and the report
+#   compares the boots per driver, QEMU and options (rows before the column
+#   came: the lab's Xen options then, dom0 with 2 vCPUs, unpinned).
 #   --record DRIVER LOG RC: record an existing boot log (internal; the
 #   QEMU version in XPN_LOAD_QEMU if not the installed one).
 . "$(dirname "$0")/lib.sh"
+. "$XPN_TOP/scripts/lab-lib.sh"
 xpn_need_root
 
 tsv=$XPN_TOP/results/lab-load-deaths.tsv
@@ -56,9 +61,9 @@ record() {
 		outcome=fail-rc$rc
 		detail=$(grep -a -m1 -E 'FAILED|\[guest\] FAIL' "$log" | sed -E 's/^\[ *[0-9]+s\] //' | cut -c1-120 || true)
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${XPN_LOAD_DATE:-$(date +%F)}" "$drv" "$qemu" "$outcome" \
-		"${loaded:-0}" "$(echo "${detail:--}" | tr '\t' ' ')" >>"$tsv"
-	xpn_log "load $drv (QEMU $qemu): $outcome after ${loaded:-0} s of traffic; log $log"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${XPN_LOAD_DATE:-$(date +%F)}" "$drv" "$qemu" "$outcome" \
+		"${loaded:-0}" "$(echo "${detail:--}" | tr '\t' ' ')" "$(xpn_lab_xen_args)" >>"$tsv"
+	xpn_log "load $drv (QEMU $qemu, Xen options $(xpn_lab_xen_args)): $outcome after ${loaded:-0} s of traffic; log $log"
 }
 
 report() {
@@ -69,8 +74,9 @@ rows = collections.defaultdict(list)
 for line in open(tsv):
     if line.startswith("#") or not line.strip():
         continue
-    date, drv, qemu, outcome, loaded, detail = line.rstrip("\n").split("\t")
-    rows[(drv, qemu)].append((date, outcome, int(loaded), detail))
+    # (Rows before the Xen options column have six fields.)
+    date, drv, qemu, outcome, loaded, detail, xen = (line.rstrip("\n").split("\t") + ["-"])[:7]
+    rows[(drv, qemu, xen)].append((date, outcome, int(loaded), detail))
 forms = ["emulator-state", "triple-fault-idt-df", "other"]
 out = ["# Lab deaths under sustained traffic, per driver", "",
        "Made by `scripts/lab-load-deaths.sh` from `results/lab-load-deaths.tsv` (one row per boot).",
@@ -84,9 +90,9 @@ out = ["# Lab deaths under sustained traffic, per driver", "",
        "`triple-fault-idt-df`: a triple fault in the guest kernel (code segment 0010) while",
        "delivering a double fault, its IDT entry unreadable (CR2 fffffe0000000080). Neither",
        "came after any message of the guest kernel.", "",
-       "| driver | QEMU | boots | passed | died | emulator-state | triple-fault-idt-df | other deaths | median s of traffic survived (deaths) | dates |",
-       "|---|---|---|---|---|---|---|---|---|---|"]
-for (drv, qemu), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+       "| driver | QEMU | Xen options | boots | passed | died | emulator-state | triple-fault-idt-df | other deaths | median s of traffic survived (deaths) | dates |",
+       "|---|---|---|---|---|---|---|---|---|---|---|"]
+for (drv, qemu, xen), r in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
     died = [x for x in r if x[1] != "pass" and not x[1].startswith("fail")]
     e = sum(1 for x in died if x[1] == "emulator-state")
     i = sum(1 for x in died if x[1] == "triple-fault-idt-df")
@@ -94,7 +100,7 @@ for (drv, qemu), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     p = sum(1 for x in r if x[1] == "pass")
     surv = f"{statistics.median(x[2] for x in died):.0f}" if died else "-"
     dates = sorted({x[0] for x in r})
-    out.append(f"| {drv} | {qemu} | {len(r)} | {p} | {len(died)} | {e} | {i} | {o} | {surv} | "
+    out.append(f"| {drv} | {qemu} | {'none (dom0: 2 vCPUs)' if xen == '-' else '`' + xen + '`'} | {len(r)} | {p} | {len(died)} | {e} | {i} | {o} | {surv} | "
                f"{dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''} |")
 out.append("")
 open(md, "w").write("\n".join(out) + "\n")
@@ -102,7 +108,7 @@ print("\n".join(out))
 PY
 }
 
-[ -f "$tsv" ] || printf '# date\tdriver\tqemu\toutcome\ttraffic_s\tdetail\n' >"$tsv"
+[ -f "$tsv" ] || printf '# date\tdriver\tqemu\toutcome\ttraffic_s\tdetail\txen_args\n' >"$tsv"
 if [ "${#record_args[@]}" -gt 0 ]; then
 	record "${record_args[@]}"
 	report >/dev/null

@@ -44,6 +44,14 @@
 #   XPN_LAB_ACCEL=       QEMU -accel value (default: QEMU's own, which is
 #                        multi-threaded TCG), e.g. tcg,thread=single
 #   XPN_LAB_CPU=qemu64,+svm,+npt  QEMU -cpu value
+#   XPN_LAB_DOM0_VCPUS=1 dom0's vCPUs (Xen's dom0_max_vcpus), each pinned to
+#                        its CPU (dom0_vcpus_pin). With one, dom0 keeps to the
+#                        first of the machine's two CPUs and a running domU has
+#                        the other to itself. With two (the lab until
+#                        2026-12-04) the domU died under sustained traffic in
+#                        16 of 20 boots, and every real-boot domU died during
+#                        its boot; with one, none so far
+#                        (results/lab-load-deaths.md).
 #   XPN_LAB_XEN_ARGS=    extra Xen command line options, e.g. sched=credit
 #   XPN_LAB_GUEST_DEBUG=1  the domU kernel poisons freed pages and checks
 #                        slab objects (page_poison=1 slub_debug=FZP
@@ -499,7 +507,7 @@ do_run() {
 	*[!a-z0-9_=:]*) xpn_die "XPN_LAB_DOMU takes KEY=NUMBER pairs separated by ':' ($XPN_LAB_DOMU)" ;;
 	esac
 	xpn_lab_log "run (Xen): guest script $guest${dom0:+, dom0 script $dom0}; log $XPN_LAB_LOG"
-	xpn_lab_log "machine: accel ${XPN_LAB_ACCEL:-default}, cpu ${XPN_LAB_CPU:-qemu64,+svm,+npt}, Xen options '${XPN_LAB_XEN_ARGS:-}', domU settings '${XPN_LAB_DOMU:-}'"
+	xpn_lab_log "machine: accel ${XPN_LAB_ACCEL:-default}, cpu ${XPN_LAB_CPU:-qemu64,+svm,+npt}, Xen options '$(xpn_lab_xen_args)', domU settings '${XPN_LAB_DOMU:-}'"
 	# The per-run dom0 cpio: /lab/domU.cpio and the dom0 scenario.
 	stage=$XPN_ROOT$RUN_DIR/dom0.stage
 	mkdir -p "$stage/lab"
@@ -527,7 +535,7 @@ do_run() {
 		-display none -serial stdio -monitor none -no-reboot \
 		-net none "${disks[@]}" \
 		-kernel "$l/xen" \
-		-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all${XPN_LAB_XEN_ARGS:+ $XPN_LAB_XEN_ARGS}" \
+		-append "dom0_mem=2048M,max:2048M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all $(xpn_lab_xen_args)" \
 		-initrd "$l/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init panic=10 loglevel=6 xpn.timeout=$((XPN_LAB_TIMEOUT - 60))${XPN_LAB_DOMU:+ xpn.domu=$XPN_LAB_DOMU}${XPN_LAB_GUEST_DEBUG:+ xpn.guestdebug=1},$RUN_DIR/dom0.cpio"
 	finish
 }

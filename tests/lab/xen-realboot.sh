@@ -11,6 +11,10 @@
 #     4 MiB transfer worked, the kernel log is clean;
 #   - purged: xen-netfront (xenbus driver "vif") drives the vif again, with
 #     DHCP, ping and the transfer working.
+# (With dom0's two vCPUs, the lab's setting until 2026-12-04, each real
+# domU died in its boot, the emulation's deaths, in all 6 runs of
+# 2026-12-03; with one, scripts/lab.sh XPN_LAB_DOM0_VCPUS, both systems
+# booted through in each run since.)
 log "realboot: $(uname -r)"
 on_xen || fail "not running as a Xen guest"
 check "insmod $XPN_KO" load_xpn
