@@ -195,8 +195,9 @@ if [ "$lab" = 1 ]; then
 		disks=
 		if grep -q '^# xpn-lab: real-boot' "$t"; then
 			run "lab-$name-image" "$XPN_TOP/scripts/lab-image.sh"
-			# (It prints the images' directory last.)
-			img=$(tail -n 1 "$logdir/lab-$name-image.log")
+			# (It prints the images' directory last; no log when --only
+			# left it out.)
+			img=$(tail -n 1 "$logdir/lab-$name-image.log" 2>/dev/null || true)
 			[ -f "$img/installed.img" ] && [ -f "$img/purged.img" ] || continue
 			disks="$img/installed.img $img/purged.img"
 		fi
